@@ -1,0 +1,35 @@
+"""Dataset adapters: one module per dataset, all behind `Source` (see base.py).
+
+Modules are imported on first use so that the CLI starts fast and a missing optional
+dependency of one source (pybullet, say) never breaks the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.sources.base import Source
+
+_REGISTRY: dict[str, str] = {
+    "synth-hoi": "c2p4d.pipeline.sources.synth_hoi:SynthHOI",
+}
+
+
+def available() -> list[str]:
+    """The dataset names `ingest --dataset` accepts."""
+    return sorted(_REGISTRY)
+
+
+def source_class(name: str) -> type[Source]:
+    """The adapter class registered under `name`; a DataError listing the known names if none."""
+    if name not in _REGISTRY:
+        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(available())}")
+    module, attr = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def get_source(name: str, **options: Any) -> Source:
+    """An adapter for dataset `name` configured with CLI-style options."""
+    return source_class(name).from_options(**options)

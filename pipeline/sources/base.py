@@ -1,0 +1,96 @@
+"""The interface every dataset adapter implements, and the helpers they share.
+
+A source lists its sequences cheaply (`index`) and reads one at a time (`read`), so ingest runs
+in constant memory per worker and any worker can read any sequence. Sources are pickled to Dask
+workers: they keep no open files between calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Names of the classes a dataset's labels index, and its provenance for the store's attrs."""
+
+    class_names: tuple[str, ...] = ()  # per-point semantic classes
+    action_names: tuple[str, ...] = ()  # per-frame action classes
+    label_names: tuple[str, ...] = ()  # per-sequence classes
+    feature_names: tuple[str, ...] = ()  # extra per-point channels, e.g. ("r", "g", "b")
+    attrs: dict[str, Any] = field(default_factory=dict)  # units, origin of the data, notes
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Options every source has; each source subclasses this with its own."""
+
+    points_per_frame: int = 2048
+
+
+class Source(ABC):
+    """One dataset adapter. Subclasses set `name`, `config_class` and implement three methods."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[SourceConfig]] = SourceConfig
+
+    def __init__(self, config: SourceConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def from_options(cls, **options: Any) -> Source:
+        """Build from CLI-style options; an unknown or mistyped option is a DataError."""
+        fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
+        unknown = sorted(set(options) - set(fields))
+        if unknown:
+            raise DataError(
+                f"dataset {cls.name!r} has no option {', '.join(unknown)}; "
+                f"its options are: {', '.join(sorted(fields))}"
+            )
+        return cls(cls.config_class(**options))
+
+    @property
+    def points_per_frame(self) -> int:
+        return self.config.points_per_frame
+
+    @abstractmethod
+    def info(self) -> DatasetInfo:
+        """Class names and provenance; cheap."""
+
+    @abstractmethod
+    def index(self) -> list[SequenceInfo]:
+        """Every sequence in a fixed order, with frame counts; cheap (no frame data read)."""
+
+    @abstractmethod
+    def read(self, seq: SequenceInfo) -> SequenceData:
+        """One sequence, resampled to `points_per_frame`; deterministic for a given name."""
+
+
+def check_frame(points: np.ndarray, where: str) -> None:
+    """A raw frame must be [n, 3] with n > 0 and finite coordinates."""
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise DataError(f"{where}: expected points of shape [n, 3], got {list(points.shape)}")
+    if len(points) == 0:
+        raise DataError(f"{where}: the frame has no points; drop it from the source")
+    if not np.isfinite(points).all():
+        raise DataError(f"{where}: the frame has NaN or infinite coordinates; repair or drop it")
+
+
+def resample_indices(n_in: int, n_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices that bring a frame of n_in points to exactly n_out.
+
+    As the reference loaders do: a random subset without replacement when there are more points,
+    else every point as many whole times as fit, plus a random subset for the remainder.
+    """
+    if n_in >= n_out:
+        return rng.choice(n_in, n_out, replace=False)
+    repeats, remainder = divmod(n_out, n_in)
+    return np.concatenate([np.tile(np.arange(n_in), repeats), rng.choice(n_in, remainder, False)])
