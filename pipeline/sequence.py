@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 
 SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Names of the classes a dataset's labels index, and its provenance for the store's attrs."""
+
+    class_names: tuple[str, ...] = ()  # per-point semantic classes
+    action_names: tuple[str, ...] = ()  # per-frame action classes
+    label_names: tuple[str, ...] = ()  # per-sequence classes
+    feature_names: tuple[str, ...] = ()  # extra per-point channels, e.g. ("r", "g", "b")
+    attrs: dict[str, Any] = field(default_factory=dict)  # units, origin of the data, notes
 
 
 @dataclass(frozen=True)

@@ -9,24 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from c2p4d.pipeline.errors import DataError
-from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Names of the classes a dataset's labels index, and its provenance for the store's attrs."""
-
-    class_names: tuple[str, ...] = ()  # per-point semantic classes
-    action_names: tuple[str, ...] = ()  # per-frame action classes
-    label_names: tuple[str, ...] = ()  # per-sequence classes
-    feature_names: tuple[str, ...] = ()  # extra per-point channels, e.g. ("r", "g", "b")
-    attrs: dict[str, Any] = field(default_factory=dict)  # units, origin of the data, notes
+from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 
 
 @dataclass(frozen=True)
