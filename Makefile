@@ -1,28 +1,41 @@
-# c2p4d: every target is one CLI call. Override variables on the command line, e.g.
+# c2p4d: the front door. Every target is one CLI call; override variables on the command line:
 #   make ingest DATASET=hoi4d SRC=/data/HOI4D WORKERS=8
-PYTHON  ?= python
-DATA    ?= ./data
-DATASET ?= synth-hoi
-SRC     ?=
-WORKERS ?=
-STORE   ?= $(DATA)/$(DATASET).zarr
+PYTHON   ?= python
+DATA     ?= ./data
+DATASET  ?= synth-hoi
+SRC      ?=
+WORKERS  ?=
+SEQUENCE ?=
+STORE    ?= $(DATA)/$(DATASET).zarr
 
-WORKERS_OPT = $(if $(WORKERS),--workers $(WORKERS))
-SRC_OPT     = $(if $(SRC),--source $(SRC))
+WORKERS_OPT  = $(if $(WORKERS),--workers $(WORKERS))
+SRC_OPT      = $(if $(SRC),--source $(SRC))
+SEQUENCE_OPT = $(if $(SEQUENCE),--sequence $(SEQUENCE))
 
-.PHONY: setup test lint demo ingest info preview
+.PHONY: help setup test lint demo ingest info preview
 
-## setup: system libraries for open3d (when root), then the package with its dev tools
-setup:
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+setup:  ## install system libraries for open3d (when root), then c2p4d with its dev tools
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ldconfig -p | grep -q libusb-1.0; then \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends libusb-1.0-0 libgl1 libgomp1; \
 	fi
 	$(PYTHON) -m pip install -e ".[dev]"
 
-## test: the whole test suite
-test:
+test:  ## run the test suite
 	$(PYTHON) -m pytest
 
-## lint: format and lint check
-lint:
+lint:  ## check formatting and lint
 	ruff format --check . && ruff check .
+
+demo: ingest info preview  ## the main job end to end on the built-in dataset
+
+ingest:  ## read DATASET (from SRC for real data) into DATA/DATASET.zarr
+	c2p-data ingest --dataset $(DATASET) --out $(DATA) $(SRC_OPT) $(WORKERS_OPT)
+
+info:  ## summary and class histograms of DATA/DATASET.zarr
+	c2p-data info $(STORE)
+
+preview:  ## draw a few frames of one SEQUENCE to DATA/DATASET-SEQUENCE.png
+	c2p-data preview $(STORE) $(SEQUENCE_OPT)

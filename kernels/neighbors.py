@@ -11,7 +11,9 @@ def _square_distances(centers: torch.Tensor, xyz: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ball_query_torch(radius: float, k: int, xyz: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+def ball_query_torch(
+    radius: float, k: int, xyz: torch.Tensor, centers: torch.Tensor
+) -> torch.Tensor:
     """The first k points in index order with d² < r²; padded with the first hit; 0 if none."""
     inside = _square_distances(centers, xyz) < radius * radius  # [B,M,N]
     n = xyz.shape[1]
@@ -20,14 +22,18 @@ def ball_query_torch(radius: float, k: int, xyz: torch.Tensor, centers: torch.Te
     keys = torch.where(inside, order, order + n)
     first = keys.topk(min(k, n), dim=-1, largest=False, sorted=True).values
     hit = first < n
-    idx = torch.where(hit, first, first[..., :1].where(hit[..., :1], torch.zeros_like(first[..., :1])))
+    idx = torch.where(
+        hit, first, first[..., :1].where(hit[..., :1], torch.zeros_like(first[..., :1]))
+    )
     if k > n:
         idx = torch.cat([idx, idx[..., :1].expand(*idx.shape[:-1], k - n)], dim=-1)
     return idx
 
 
 @torch.no_grad()
-def knn_torch(k: int, xyz: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def knn_torch(
+    k: int, xyz: torch.Tensor, centers: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The k nearest points of each centre: (Euclidean distances, indices), nearest first."""
     d2, idx = _square_distances(centers, xyz).topk(k, dim=-1, largest=False, sorted=True)
     return d2.sqrt(), idx

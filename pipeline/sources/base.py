@@ -8,6 +8,7 @@ workers: they keep no open files between calls.
 from __future__ import annotations
 
 import dataclasses
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -49,6 +50,12 @@ class Source(ABC):
     @property
     def points_per_frame(self) -> int:
         return self.config.points_per_frame
+
+    def config_dict(self) -> dict[str, Any]:
+        """The options as plain values, recorded in the store so a resume can check them."""
+        return {
+            k: str(v) if isinstance(v, os.PathLike) else v for k, v in vars(self.config).items()
+        }
 
     @abstractmethod
     def info(self) -> DatasetInfo:

@@ -1,0 +1,154 @@
+"""`c2p-data`: build and inspect the Zarr stores that the trainer reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import click
+
+from c2p4d.pipeline import sources
+from c2p4d.pipeline.errors import DataError
+
+
+class _Group(click.Group):
+    """A click group that prints a DataError as one line and exits with status 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DataError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Group)
+def main() -> None:
+    """Build and inspect c2p4d stores: one chunked Zarr store per dataset holding complete
+    point cloud sequences (and, later, their partial views)."""
+
+
+def _parse_options(dataset: str, pairs: tuple[str, ...]) -> dict[str, object]:
+    """KEY=VALUE pairs typed after the dataset's config dataclass."""
+    config_class = sources.source_class(dataset).config_class
+    types = typing.get_type_hints(config_class)
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise DataError(
+                f"--option {pair!r} is not KEY=VALUE with a known key; {dataset!r} takes: "
+                f"{', '.join(sorted(fields))}"
+            )
+        kind = types[key]
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                options[key] = text.lower() in ("true", "1", "yes")
+            else:
+                options[key] = kind(text)
+        except (TypeError, ValueError):
+            raise DataError(f"--option {key}={text!r}: expected a {kind.__name__}") from None
+    return options
+
+
+@main.command()
+@click.option(
+    "--dataset", required=True, help="Dataset to ingest: " + ", ".join(sources.available())
+)
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path),
+    help="Folder of the dataset's released files (real datasets only).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Folder for the store; it is written to OUT/<dataset>.zarr.",
+)
+@click.option(
+    "--points", type=click.IntRange(min=8), help="Points per frame (default per dataset)."
+)
+@click.option(
+    "--option",
+    "-o",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A dataset option, e.g. -o sequences=8 -o frames=60 (repeatable; a wrong key lists them).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Local Dask worker processes [CPUs].")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask scheduler instead.")
+@click.option(
+    "--block-size",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Consecutive sequences per Dask task.",
+)
+def ingest(
+    dataset: str,
+    source: Path | None,
+    out: Path,
+    points: int | None,
+    pairs: tuple[str, ...],
+    workers: int | None,
+    scheduler: str | None,
+    block_size: int,
+) -> None:
+    """Read a dataset into OUT/<dataset>.zarr with a Dask cluster.
+
+    Re-running the same command resumes: sequences already written are skipped, and the result
+    is byte-identical to an uninterrupted run on any number of workers.
+    """
+    from c2p4d.pipeline.run import ClusterOptions
+    from c2p4d.pipeline.run import ingest as run_ingest
+
+    options = _parse_options(dataset, pairs)
+    if points is not None:
+        options["points_per_frame"] = points
+    if source is not None:
+        options["source"] = source
+    adapter = sources.get_source(dataset, **options)
+    result = run_ingest(adapter, out, ClusterOptions(workers, scheduler), block_size)
+    click.echo(result.line())
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+def info(store_path: Path) -> None:
+    """Print what STORE holds: its summary and its class histograms."""
+    from c2p4d.pipeline.stats import histograms
+    from c2p4d.pipeline.store import Store
+
+    store = Store.open(store_path)
+    state = "complete" if store.complete else "INCOMPLETE: run the same ingest again"
+    click.echo(f"{store.path}: {store.dataset}, {store.points_per_frame} points/frame, {state}")
+    click.echo(store.summary().line())
+    for histogram in histograms(store):
+        click.echo("\n".join(histogram.lines()))
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--sequence", help="Sequence name [the first one].")
+@click.option("--frames", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="PNG file to write [<store>-<sequence>.png next to the store].",
+)
+def preview(store_path: Path, sequence: str | None, frames: int, out: Path | None) -> None:
+    """Draw a few frames of one sequence, coloured by semantic class, to a PNG."""
+    from c2p4d.pipeline.preview import preview_sequence
+    from c2p4d.pipeline.store import Store
+
+    store = Store.open(store_path)
+    name = sequence or store.names[0]
+    out = out or store.path.with_name(f"{store.path.stem}-{name}.png")
+    click.echo(f"wrote {preview_sequence(store, name, out, frames)}")

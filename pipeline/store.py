@@ -1,0 +1,378 @@
+"""The Zarr v3 store: the one contract between the pipeline and the trainer.
+
+This is the only module that knows array names, dtypes and chunking (DESIGN.md draws the
+layout). Frame arrays are chunked along frames (~1 MiB of points per chunk) and sharded (a few
+chunks per file), so one sequence lives in a few files and is read in a few requests.
+
+Safety under parallel writes and kills:
+- A store is created complete with all its metadata in a scratch folder, then renamed into
+  place, so a half-created store never exists under the real name.
+- Neighbouring sequences can share a shard. A write replaces the shards it fully covers and
+  merges into a shard it covers only partly under a lock named after that shard, so two
+  workers never lose each other's frames.
+- zarr writes each file to a temporary name and renames it, so a killed worker leaves the old
+  or the new shard, never a torn one. A sequence counts only once its `done` flag, written
+  after its frames, is set; `complete` is set once every flag is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
+
+FORMAT_VERSION = 1
+
+_CHUNK_BYTES = 1 << 20  # target size of one uncompressed chunk of frame/points
+_CHUNKS_PER_SHARD = 8
+_FRAME_ARRAYS = ("points", "point_label", "action", "camera", "features")
+
+LockFactory = Callable[[str], AbstractContextManager]
+
+
+def no_lock(key: str) -> AbstractContextManager:
+    """The lock factory for a single writer."""
+    return nullcontext()
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """Everything a store needs before any frame is written."""
+
+    dataset: str
+    points_per_frame: int
+    sequences: tuple[SequenceInfo, ...]
+    info: DatasetInfo
+    config: dict[str, Any] = field(default_factory=dict)  # the settings that made the data
+
+    @property
+    def frame_offset(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum([s.num_frames for s in self.sequences])]).astype(
+            np.int64
+        )
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    sequences: int
+    frames: int
+    points: int
+    bytes_on_disk: int
+
+    def line(self) -> str:
+        return (
+            f"{self.sequences} sequences, {self.frames} frames, {self.points:,} points, "
+            f"{self.bytes_on_disk / 2**20:.1f} MiB on disk"
+        )
+
+
+def _frame_chunks(points_per_frame: int) -> tuple[int, int]:
+    """(frames per chunk, frames per shard): a power of two near 1 MiB of xyz per chunk."""
+    frames = max(1, _CHUNK_BYTES // (points_per_frame * 12))
+    chunk = 1 << (frames.bit_length() - 1)
+    return chunk, chunk * _CHUNKS_PER_SHARD
+
+
+def _compressor(dtype: np.dtype) -> BloscCodec:
+    shuffle = "bitshuffle" if np.dtype(dtype).itemsize == 1 else "shuffle"
+    return BloscCodec(cname="zstd", clevel=5, shuffle=shuffle)
+
+
+def _normalised(value: Any) -> Any:
+    """The JSON form of a value, so that settings compare equal after a round trip."""
+    return json.loads(json.dumps(value))
+
+
+class Store:
+    """An open store. Create with `Store.create_or_resume`, read with `Store.open`."""
+
+    def __init__(self, path: Path, root: zarr.Group) -> None:
+        self.path = path
+        self._root = root
+        attrs = root.attrs.asdict()
+        self.attrs: dict[str, Any] = attrs
+        self.dataset: str = attrs["dataset"]
+        self.points_per_frame: int = attrs["points_per_frame"]
+        self.class_names: list[str] = attrs["class_names"]
+        self.action_names: list[str] = attrs["action_names"]
+        self.label_names: list[str] = attrs["label_names"]
+        self.feature_names: list[str] = attrs["feature_names"]
+        self.frame_offset: np.ndarray = root["seq/frame_offset"][:]
+        self.chunk_frames, self.shard_frames = _frame_chunks(self.points_per_frame)
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: str | Path, *, writable: bool = False) -> Store:
+        """Open an existing store; a DataError if it is missing, foreign or of another version."""
+        path = Path(path)
+        if not (path / "zarr.json").is_file():
+            raise DataError(
+                f"{path} is not a c2p4d store (no zarr.json); build one with "
+                "`c2p-data ingest --dataset NAME --out DIR`"
+            )
+        root = zarr.open_group(path, mode="r+" if writable else "r")
+        found = root.attrs.get("format_version")
+        if found != FORMAT_VERSION:
+            raise DataError(
+                f"{path} has store format version {found}, this c2p4d reads version "
+                f"{FORMAT_VERSION}: delete it and run `c2p-data ingest` again to rebuild it"
+            )
+        return cls(path, root)
+
+    @classmethod
+    def create_or_resume(cls, path: str | Path, layout: StoreLayout) -> Store:
+        """A writable store for `layout`: a new one, or the existing one to finish.
+
+        An existing store is resumed only if it was made from the same dataset and settings;
+        anything else is a DataError, and the existing store is left untouched.
+        """
+        path = Path(path)
+        if path.exists():
+            store = cls.open(path, writable=True)
+            store._check_same_layout(layout)
+            return store
+        return cls._create(path, layout)
+
+    @classmethod
+    def _create(cls, path: Path, layout: StoreLayout) -> Store:
+        scratch = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:8]}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            root = zarr.open_group(scratch, mode="w-")
+            cls._write_layout(root, layout)
+            os.rename(scratch, path)
+        except OSError as error:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise DataError(f"cannot create the store {path}: {error.strerror or error}") from error
+        return cls.open(path, writable=True)
+
+    @staticmethod
+    def _write_layout(root: zarr.Group, layout: StoreLayout) -> None:
+        seqs, n = layout.sequences, layout.points_per_frame
+        total = int(layout.frame_offset[-1])
+        root.create_array("seq/frame_offset", data=layout.frame_offset, chunks=(len(seqs) + 1,))
+        names = root.create_array("seq/name", shape=(len(seqs),), dtype=str)  # variable-length
+        names[:] = [s.name for s in seqs]
+        root.create_array("seq/split", data=np.array([s.split for s in seqs], np.uint8))
+        root.create_array("seq/label", data=np.array([s.label for s in seqs], np.int16))
+        # One file per flag: workers set flags concurrently without sharing a file.
+        root.create_array("seq/done", shape=(len(seqs),), dtype=bool, chunks=(1,), fill_value=False)
+        chunk, shard = _frame_chunks(n)
+        frame_arrays = {
+            "points": ((n, 3), np.float32, 0.0),
+            "point_label": ((n,), np.int16, -1),
+            "action": ((), np.int16, -1),
+            "camera": ((4, 4), np.float32, 0.0),
+        }
+        if layout.info.feature_names:
+            frame_arrays["features"] = ((n, len(layout.info.feature_names)), np.float32, 0.0)
+        for name, (tail, dtype, fill) in frame_arrays.items():
+            root.create_array(
+                f"frame/{name}",
+                shape=(total, *tail),
+                dtype=dtype,
+                chunks=(chunk, *tail),
+                shards=(shard, *tail),
+                compressors=_compressor(dtype),
+                fill_value=fill,
+            )
+        info = layout.info
+        root.attrs.update(
+            _normalised(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "dataset": layout.dataset,
+                    "points_per_frame": n,
+                    "class_names": info.class_names,
+                    "action_names": info.action_names,
+                    "label_names": info.label_names,
+                    "feature_names": info.feature_names,
+                    "source": info.attrs,
+                    "config": {"ingest": layout.config},
+                    "software": {"c2p4d": version("c2p4d")},
+                    "complete": False,
+                }
+            )
+        )
+
+    def _check_same_layout(self, layout: StoreLayout) -> None:
+        wanted = {
+            "dataset": layout.dataset,
+            "points per frame": layout.points_per_frame,
+            "settings": _normalised(layout.config),
+            "sequences": [s.name for s in layout.sequences],
+            "frame counts": layout.frame_offset.tolist(),
+        }
+        found = {
+            "dataset": self.dataset,
+            "points per frame": self.points_per_frame,
+            "settings": self.attrs["config"]["ingest"],
+            "sequences": self.names,
+            "frame counts": self.frame_offset.tolist(),
+        }
+        differ = [key for key in wanted if wanted[key] != found[key]]
+        if differ:
+            raise DataError(
+                f"{self.path} already holds {self.dataset!r} made with other "
+                f"{', '.join(differ)}; choose another --out, or delete it to rebuild"
+            )
+
+    # ------------------------------------------------------------------ sequences
+
+    @property
+    def num_sequences(self) -> int:
+        return len(self.frame_offset) - 1
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frame_offset[-1])
+
+    @property
+    def names(self) -> list[str]:
+        return [str(n) for n in self._root["seq/name"][:]]
+
+    @property
+    def splits(self) -> np.ndarray:
+        return self._root["seq/split"][:]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._root["seq/label"][:]
+
+    def sequences(self) -> list[SequenceInfo]:
+        counts = np.diff(self.frame_offset)
+        return [
+            SequenceInfo(name, int(t), int(split), int(label))
+            for name, t, split, label in zip(
+                self.names, counts, self.splits, self.labels, strict=True
+            )
+        ]
+
+    def index_of(self, name: str) -> int:
+        """The index of sequence `name`; a DataError listing a few names if there is none."""
+        names = self.names
+        if name not in names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise DataError(f"{self.path} has no sequence {name!r}; it has {shown}")
+        return names.index(name)
+
+    def frame_range(self, s: int) -> tuple[int, int]:
+        return int(self.frame_offset[s]), int(self.frame_offset[s + 1])
+
+    # ------------------------------------------------------------------ writing
+
+    def write_sequence(self, s: int, data: SequenceData, lock: LockFactory = no_lock) -> None:
+        """Write every frame array of sequence `s` (its done flag is set separately)."""
+        start, stop = self.frame_range(s)
+        data = data.filled()
+        data.validate(
+            num_frames=stop - start,
+            points_per_frame=self.points_per_frame,
+            num_classes=len(self.class_names),
+            num_actions=len(self.action_names),
+            num_features=len(self.feature_names),
+            where=str(self.path),
+        )
+        shared = self._partly_covered_shards(start, stop)
+        with ExitStack() as stack:
+            for shard in shared:
+                stack.enter_context(lock(f"{self.path.resolve()}/frame/{shard}"))
+            for name in _FRAME_ARRAYS:
+                if name in self._root["frame"]:
+                    self._root[f"frame/{name}"][start:stop] = getattr(data, name)
+
+    def _partly_covered_shards(self, start: int, stop: int) -> list[int]:
+        """Shards that [start, stop) touches but does not fill: other writers may share them."""
+        size, total = self.shard_frames, self.num_frames
+        shards = range(start // size, (stop - 1) // size + 1)
+        return [i for i in shards if start > i * size or stop < min((i + 1) * size, total)]
+
+    def mark_done(self, s: int) -> None:
+        self._root["seq/done"][s] = True
+
+    def done(self) -> np.ndarray:
+        return self._root["seq/done"][:]
+
+    def mark_complete(self) -> None:
+        """Record that every sequence is written; refuses while any is missing."""
+        missing = np.flatnonzero(~self.done())
+        if len(missing):
+            raise DataError(f"{self.path}: {len(missing)} sequences are not written yet")
+        self._root.attrs["complete"] = True
+        self.attrs["complete"] = True
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.attrs.get("complete"))
+
+    # ------------------------------------------------------------------ reading
+
+    def read_sequence(self, s: int, frames: slice = slice(None)) -> SequenceData:
+        """Sequence `s` (optionally a slice of its frames) as arrays in memory."""
+        start, stop = self.frame_range(s)
+        window = range(start, stop)[frames]
+        sel = slice(window.start, window.stop, window.step)
+        arrays = {
+            name: self._root[f"frame/{name}"][sel]
+            for name in _FRAME_ARRAYS
+            if name in self._root["frame"]
+        }
+        return SequenceData(name=self.names[s], **arrays)
+
+    def iter_sequences(self, split: int | None = None) -> Iterator[SequenceData]:
+        """Every sequence (of one split, if given), one at a time."""
+        splits = self.splits
+        for s in range(self.num_sequences):
+            if split is None or splits[s] == split:
+                yield self.read_sequence(s)
+
+    def iter_frame_blocks(self, name: str) -> Iterator[np.ndarray]:
+        """Frame array `name` shard by shard, for statistics over stores larger than memory."""
+        array = self._root[f"frame/{name}"]
+        for start in range(0, self.num_frames, self.shard_frames):
+            yield array[start : start + self.shard_frames]
+
+    # ------------------------------------------------------------------ checking
+
+    def summary(self) -> StoreSummary:
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return StoreSummary(
+            self.num_sequences, self.num_frames, self.num_frames * self.points_per_frame, size
+        )
+
+    def validate(self) -> None:
+        """A DataError naming what is wrong if the store is not complete and consistent."""
+        problems = []
+        offset = self.frame_offset
+        if len(offset) < 2 or offset[0] != 0 or (np.diff(offset) <= 0).any():
+            problems.append("seq/frame_offset is not strictly increasing from 0")
+        for name in ("seq/name", "seq/split", "seq/label", "seq/done"):
+            if self._root[name].shape != (self.num_sequences,):
+                problems.append(f"{name} has shape {self._root[name].shape}")
+        for name in _FRAME_ARRAYS:
+            if name in self._root["frame"]:
+                array = self._root[f"frame/{name}"]
+                if array.shape[0] != self.num_frames:
+                    problems.append(f"frame/{name} has {array.shape[0]} frames, not {offset[-1]}")
+        missing = int((~self.done()).sum())
+        if missing:
+            problems.append(f"{missing} sequences are not written (run the same ingest again)")
+        elif not self.complete:
+            problems.append("the store is not marked complete (run the same ingest again)")
+        if problems:
+            raise DataError(f"{self.path}: " + "; ".join(problems))

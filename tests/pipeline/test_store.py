@@ -1,0 +1,179 @@
+"""The Zarr store: round trip, resume rules, locking of shared shards, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
+from c2p4d.pipeline.store import FORMAT_VERSION, Store, StoreLayout
+
+N = 64  # points per frame: chunks of 1365 -> 1024 frames, shards of 8192 frames
+
+
+def make_layout(frames=(5, 7, 3), features: bool = False, **config) -> StoreLayout:
+    info = DatasetInfo(
+        class_names=("floor", "hand", "mug"),
+        action_names=("reach", "grasp"),
+        label_names=("pick", "push"),
+        feature_names=("r", "g", "b") if features else (),
+        attrs={"units": "metres"},
+    )
+    seqs = tuple(SequenceInfo(f"seq{i}", t, split=i % 3, label=i % 2) for i, t in enumerate(frames))
+    return StoreLayout("toy", N, seqs, info, config={"seed": 1, **config})
+
+
+def make_sequence(info: SequenceInfo, features: bool = False) -> SequenceData:
+    rng = np.random.default_rng(len(info.name) * 100 + info.num_frames)
+    t = info.num_frames
+    return SequenceData(
+        name=info.name,
+        points=rng.normal(size=(t, N, 3)).astype(np.float32),
+        camera=np.tile(np.eye(4, dtype=np.float32), (t, 1, 1)),
+        point_label=rng.integers(-1, 3, (t, N)).astype(np.int16),
+        action=rng.integers(-1, 2, t).astype(np.int16),
+        features=rng.random((t, N, 3)).astype(np.float32) if features else None,
+    )
+
+
+def write_all(store: Store, layout: StoreLayout, order=None, features: bool = False) -> None:
+    for s in order if order is not None else range(len(layout.sequences)):
+        store.write_sequence(s, make_sequence(layout.sequences[s], features))
+        store.mark_done(s)
+    store.mark_complete()
+
+
+def file_digests(path: Path) -> dict[str, str]:
+    return {
+        str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(path.rglob("*"))
+        if f.is_file()
+    }
+
+
+@pytest.mark.parametrize("features", [False, True])
+def test_round_trip(tmp_path, features):
+    layout = make_layout(features=features)
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    write_all(store, layout, features=features)
+
+    store = Store.open(tmp_path / "toy.zarr")
+    store.validate()
+    assert store.sequences() == list(layout.sequences)
+    assert store.class_names == ["floor", "hand", "mug"]
+    assert store.feature_names == (["r", "g", "b"] if features else [])
+    assert store.attrs["source"] == {"units": "metres"}
+    for s, info in enumerate(layout.sequences):
+        expected, got = make_sequence(info, features), store.read_sequence(s)
+        for key in ("points", "camera", "point_label", "action", "features"):
+            if getattr(expected, key) is None:
+                assert getattr(got, key) is None
+            else:
+                np.testing.assert_array_equal(getattr(got, key), getattr(expected, key))
+    part = store.read_sequence(1, slice(2, 6, 2))
+    np.testing.assert_array_equal(part.points, make_sequence(layout.sequences[1]).points[2:6:2])
+    assert [seq.name for seq in store.iter_sequences(split=0)] == ["seq0"]
+
+
+def test_write_order_does_not_change_bytes(tmp_path):
+    layout = make_layout(frames=(5, 7, 3, 9))
+    forward = Store.create_or_resume(tmp_path / "a" / "toy.zarr", layout)
+    backward = Store.create_or_resume(tmp_path / "b" / "toy.zarr", layout)
+    write_all(forward, layout)
+    write_all(backward, layout, order=[3, 1, 0, 2])
+    assert file_digests(forward.path) == file_digests(backward.path)
+
+
+def test_locks_exactly_the_shards_a_write_shares(tmp_path, monkeypatch):
+    monkeypatch.setattr("c2p4d.pipeline.store._CHUNK_BYTES", N * 12 * 2)  # 2-frame chunks
+    layout = make_layout(frames=(10, 20, 33, 16, 1))  # 16-frame shards: 0|10|30|63|79|80
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    assert store.shard_frames == 16
+    taken: list[str] = []
+
+    @contextmanager
+    def recording_lock(key: str):
+        taken.append(key.rsplit("/", 1)[-1])
+        yield
+
+    expected = {0: ["0"], 1: ["0", "1"], 2: ["1", "3"], 3: ["3", "4"], 4: ["4"]}
+    for s, shards in expected.items():
+        taken.clear()
+        store.write_sequence(s, make_sequence(layout.sequences[s]), lock=recording_lock)
+        assert taken == shards, s
+
+
+def test_resume_keeps_done_sequences(tmp_path):
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    store.write_sequence(0, make_sequence(layout.sequences[0]))
+    store.mark_done(0)
+    again = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    assert again.done().tolist() == [True, False, False]
+    assert not again.complete
+    with pytest.raises(DataError, match="2 sequences are not written"):
+        again.mark_complete()
+    with pytest.raises(DataError, match="not written"):
+        again.validate()
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"config": {"seed": 2}}, "settings"),
+        ({"frames": (5, 7, 4)}, "frame counts"),
+    ],
+)
+def test_resume_refuses_other_settings(tmp_path, change, named):
+    Store.create_or_resume(tmp_path / "toy.zarr", make_layout())
+    other = make_layout(frames=change.get("frames", (5, 7, 3)), **change.get("config", {}))
+    with pytest.raises(DataError, match=f"other {named}.*another --out"):
+        Store.create_or_resume(tmp_path / "toy.zarr", other)
+
+
+def test_other_format_version_says_how_to_rebuild(tmp_path):
+    Store.create_or_resume(tmp_path / "toy.zarr", make_layout())
+    zarr.open_group(tmp_path / "toy.zarr", mode="r+").attrs["format_version"] = FORMAT_VERSION + 1
+    with pytest.raises(DataError, match=r"format version 2.*ingest.*rebuild"):
+        Store.open(tmp_path / "toy.zarr")
+
+
+def test_not_a_store(tmp_path):
+    (tmp_path / "empty.zarr").mkdir()
+    with pytest.raises(DataError, match="not a c2p4d store"):
+        Store.open(tmp_path / "empty.zarr")
+    with pytest.raises(DataError, match="not a c2p4d store"):
+        Store.create_or_resume(tmp_path / "empty.zarr", make_layout())
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DataError, match="cannot create the store"):
+        Store.create_or_resume(blocker / "toy.zarr", make_layout())
+    assert list(tmp_path.iterdir()) == [blocker]  # no scratch folder left behind
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda d: d.points.__setitem__((2, 5, 1), np.nan), "frame 2 has NaN"),
+        (lambda d: d.point_label.__setitem__((4, 0), 3), "frame 4 has point_label 3 outside"),
+        (lambda d: setattr(d, "points", d.points[:, :10]), r"points float32\[5, 10, 3\]"),
+        (lambda d: setattr(d, "action", d.action.astype(np.int64)), "action int64"),
+    ],
+)
+def test_bad_sequence_is_refused_and_not_done(tmp_path, spoil, message):
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    data = make_sequence(layout.sequences[0])
+    spoil(data)
+    with pytest.raises(DataError, match=f"seq0.*{message}|{message}"):
+        store.write_sequence(0, data)
+    assert not store.done().any()
