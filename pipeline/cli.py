@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from c2p4d.pipeline import sources
 from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.run import ClusterOptions, SlurmOptions, slurm_job_script
 
 
 class _Group(click.Group):
@@ -55,6 +58,61 @@ def _parse_options(dataset: str, pairs: tuple[str, ...]) -> dict[str, object]:
     return options
 
 
+def cluster_options(command: Callable) -> Callable:
+    """The options that say where Dask tasks run; the command receives them as `cluster`."""
+    slurm_defaults = SlurmOptions()
+    options = [
+        click.option(
+            "--workers", type=click.IntRange(min=1), help="Local Dask worker processes [CPUs]."
+        ),
+        click.option("--scheduler", metavar="ADDRESS", help="Use a running Dask scheduler."),
+        click.option("--slurm", is_flag=True, help="Run the workers as SLURM jobs."),
+        click.option("--queue", help="--slurm: the partition to submit to."),
+        click.option("--account", help="--slurm: the account to charge."),
+        click.option(
+            "--cores",
+            type=click.IntRange(min=1),
+            default=slurm_defaults.cores,
+            show_default=True,
+            help="--slurm: cores per job, one worker each.",
+        ),
+        click.option(
+            "--memory", default=slurm_defaults.memory, show_default=True, help="--slurm: per job."
+        ),
+        click.option(
+            "--walltime",
+            default=slurm_defaults.walltime,
+            show_default=True,
+            help="--slurm: time limit per job.",
+        ),
+        click.option(
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=slurm_defaults.jobs,
+            show_default=True,
+            help="--slurm: jobs to submit.",
+        ),
+        click.option("--dry-run", is_flag=True, help="--slurm: print the job script and exit."),
+    ]
+
+    @functools.wraps(command)
+    def wrapper(
+        workers, scheduler, slurm, queue, account, cores, memory, walltime, jobs, dry_run, **kw
+    ):
+        slurm_options = SlurmOptions(queue, account, cores, memory, walltime, jobs)
+        if dry_run:
+            if not slurm:
+                raise DataError("--dry-run prints the SLURM job script: use it with --slurm")
+            click.echo(slurm_job_script(slurm_options))
+            return None
+        cluster = ClusterOptions(workers, scheduler, slurm_options if slurm else None)
+        return command(cluster=cluster, **kw)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 @main.command()
 @click.option(
     "--dataset", required=True, help="Dataset to ingest: " + ", ".join(sources.available())
@@ -82,8 +140,6 @@ def _parse_options(dataset: str, pairs: tuple[str, ...]) -> dict[str, object]:
     metavar="KEY=VALUE",
     help="A dataset option, e.g. -o sequences=8 -o frames=60 (repeatable; a wrong key lists them).",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Local Dask worker processes [CPUs].")
-@click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask scheduler instead.")
 @click.option(
     "--block-size",
     type=click.IntRange(min=1),
@@ -91,22 +147,21 @@ def _parse_options(dataset: str, pairs: tuple[str, ...]) -> dict[str, object]:
     show_default=True,
     help="Consecutive sequences per Dask task.",
 )
+@cluster_options
 def ingest(
     dataset: str,
     source: Path | None,
     out: Path,
     points: int | None,
     pairs: tuple[str, ...],
-    workers: int | None,
-    scheduler: str | None,
     block_size: int,
+    cluster: ClusterOptions,
 ) -> None:
     """Read a dataset into OUT/<dataset>.zarr with a Dask cluster.
 
     Re-running the same command resumes: sequences already written are skipped, and the result
     is byte-identical to an uninterrupted run on any number of workers.
     """
-    from c2p4d.pipeline.run import ClusterOptions
     from c2p4d.pipeline.run import ingest as run_ingest
 
     options = _parse_options(dataset, pairs)
@@ -115,8 +170,7 @@ def ingest(
     if source is not None:
         options["source"] = source
     adapter = sources.get_source(dataset, **options)
-    result = run_ingest(adapter, out, ClusterOptions(workers, scheduler), block_size)
-    click.echo(result.line())
+    click.echo(run_ingest(adapter, out, cluster, block_size).line())
 
 
 @main.command()

@@ -21,23 +21,59 @@ from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sources.base import Source
 from c2p4d.pipeline.store import Store, StoreLayout, StoreSummary
 
+# Each worker process runs one task at a time on one core; numba and BLAS threads on top of
+# that would only oversubscribe the machine.
+_WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """Dask workers submitted as SLURM batch jobs (dask-jobqueue); one worker per core."""
+
+    queue: str | None = None
+    account: str | None = None
+    cores: int = 8  # per job
+    memory: str = "32GB"  # per job
+    walltime: str = "02:00:00"
+    jobs: int = 1
+    log_directory: str = "slurm-logs"
+
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Where tasks run: a LocalCluster of `workers` processes, or the scheduler at an address."""
+    """Where tasks run: local worker processes, an existing scheduler, or SLURM jobs."""
 
-    workers: int | None = None  # default: one per CPU core
-    scheduler: str | None = None  # e.g. tcp://10.0.0.5:8786; overrides `workers`
+    workers: int | None = None  # local processes; default one per CPU core
+    scheduler: str | None = None  # e.g. tcp://10.0.0.5:8786
+    slurm: SlurmOptions | None = None
 
-    def describe(self) -> str:
-        if self.scheduler:
-            return f"scheduler {self.scheduler}"
-        return f"{self.workers or os.cpu_count()} local workers"
+
+def _slurm_cluster(options: SlurmOptions):
+    from dask_jobqueue import SLURMCluster
+
+    return SLURMCluster(
+        queue=options.queue,
+        account=options.account,
+        cores=options.cores,
+        processes=options.cores,
+        memory=options.memory,
+        walltime=options.walltime,
+        job_name="c2p4d",
+        log_directory=options.log_directory,
+        job_script_prologue=[f"export {k}={v}" for k, v in _WORKER_ENV.items()],
+        scheduler_options={"dashboard_address": None},
+    )
+
+
+def slurm_job_script(options: SlurmOptions) -> str:
+    """The batch script `--slurm` would submit for each job, for `--dry-run`."""
+    with _slurm_cluster(options) as cluster:
+        return cluster.job_script()
 
 
 @contextmanager
 def dask_client(options: ClusterOptions) -> Iterator[distributed.Client]:
-    """A client for the cluster the options name; a local one is shut down afterwards."""
+    """A client for the cluster the options name; a cluster made here is shut down after."""
     if options.scheduler:
         try:
             client = distributed.Client(options.scheduler, timeout="30s")
@@ -48,16 +84,18 @@ def dask_client(options: ClusterOptions) -> Iterator[distributed.Client]:
         with client:
             yield client
         return
-    workers = options.workers or os.cpu_count() or 1
-    if workers < 1:
-        raise DataError(f"--workers must be at least 1, got {workers}")
-    cluster = distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,  # the work is numba/open3d/numpy: processes, not threads
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    if options.slurm:
+        cluster = _slurm_cluster(options.slurm)
+        cluster.scale(jobs=options.slurm.jobs)
+    else:
+        cluster = distributed.LocalCluster(
+            n_workers=options.workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env=_WORKER_ENV,
+        )
     with cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -79,19 +117,19 @@ def blocks_of(todo: Sequence[int], block_size: int) -> list[list[int]]:
     return blocks
 
 
-def run_blocks(
+def run_tasks(
     client: distributed.Client,
     task: Callable[..., int],
-    blocks: list[list[int]],
+    items: list,
     *args: object,
     unit: str,
     total: int,
 ) -> None:
-    """Submit `task(block, *args)` per block with a progress bar counting `unit`s.
+    """Submit `task(item, *args)` per item; the bar advances by what each task returns.
 
     The first failure cancels the rest and is raised as it was raised on the worker.
     """
-    futures = client.map(task, blocks, *[[a] * len(blocks) for a in args], pure=False)
+    futures = client.map(task, items, *[[a] * len(items) for a in args], pure=False)
     with tqdm(total=total, unit=unit, dynamic_ncols=True, disable=None) as bar:
         try:
             for future in distributed.as_completed(futures):
@@ -144,7 +182,7 @@ def ingest(
     todo = [s for s, done in enumerate(store.done()) if not done]
     if todo:
         with dask_client(cluster) as client:
-            run_blocks(
+            run_tasks(
                 client,
                 _ingest_block,
                 blocks_of(todo, block_size),

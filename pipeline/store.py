@@ -288,13 +288,30 @@ class Store:
             num_features=len(self.feature_names),
             where=str(self.path),
         )
-        shared = self._partly_covered_shards(start, stop)
+        values = {
+            f"frame/{name}": getattr(data, name)
+            for name in _FRAME_ARRAYS
+            if name in self._root["frame"]
+        }
+        self._write_frames(values, (), start, stop, lock, "frame")
+
+    def _write_frames(
+        self,
+        values: dict[str, np.ndarray],
+        lead: tuple[int, ...],
+        start: int,
+        stop: int,
+        lock: LockFactory,
+        group: str,
+    ) -> None:
+        """Write frames [start, stop) of arrays laid out on the frame grid after `lead` indices,
+        holding the lock of every shard that another writer may share."""
+        prefix = "/".join([str(self.path.resolve()), group, *map(str, lead)])
         with ExitStack() as stack:
-            for shard in shared:
-                stack.enter_context(lock(f"{self.path.resolve()}/frame/{shard}"))
-            for name in _FRAME_ARRAYS:
-                if name in self._root["frame"]:
-                    self._root[f"frame/{name}"][start:stop] = getattr(data, name)
+            for shard in self._partly_covered_shards(start, stop):
+                stack.enter_context(lock(f"{prefix}/{shard}"))
+            for name, value in values.items():
+                self._root[name][(*lead, slice(start, stop))] = value
 
     def _partly_covered_shards(self, start: int, stop: int) -> list[int]:
         """Shards that [start, stop) touches but does not fill: other writers may share them."""
@@ -320,19 +337,115 @@ class Store:
     def complete(self) -> bool:
         return bool(self.attrs.get("complete"))
 
+    # ------------------------------------------------------------------ partial views
+
+    @property
+    def num_views(self) -> int:
+        return self._root["view/visible"].shape[0] if "view" in self._root else 0
+
+    @property
+    def view_config(self) -> dict[str, Any] | None:
+        return self.attrs["config"].get("views")
+
+    def prepare_views(self, num_views: int, config: dict[str, Any], replace: bool = False) -> None:
+        """Create the view arrays, or check that the existing ones were made the same way.
+
+        Views made with other settings are kept unless `replace` is set, which drops them all.
+        """
+        if num_views < 1:
+            raise DataError(f"the number of views must be at least 1, got {num_views}")
+        wanted = _normalised({"num_views": num_views, **config})
+        if "view" in self._root:
+            if self.view_config == wanted:
+                return
+            if not replace:
+                raise DataError(
+                    f"{self.path} already holds {self.num_views} views made with other settings "
+                    f"({self.view_config}); pass --replace to drop them and render anew"
+                )
+            del self._root["view"]
+        n, f = self.points_per_frame, self.num_frames
+        if n % 8:
+            raise DataError(f"{self.path}: {n} points per frame is not a multiple of 8")
+        for name, tail, dtype in (
+            ("visible", (n // 8,), np.uint8),
+            ("camera", (4, 4), np.float32),
+            ("intrinsics", (3, 3), np.float32),
+        ):
+            self._root.create_array(
+                f"view/{name}",
+                shape=(num_views, f, *tail),
+                dtype=dtype,
+                chunks=(1, self.chunk_frames, *tail),
+                shards=(1, self.shard_frames, *tail),
+                compressors=_compressor(dtype),
+                fill_value=0,
+            )
+        shape = (num_views, self.num_sequences)
+        self._root.create_array("view/done", shape=shape, dtype=bool, chunks=(1, 1), fill_value=0)
+        config_attrs = {**self.attrs["config"], "views": wanted}
+        self._root.attrs["config"] = config_attrs
+        self.attrs["config"] = config_attrs
+
+    def write_view(
+        self,
+        s: int,
+        v: int,
+        visible_packed: np.ndarray,
+        camera: np.ndarray,
+        intrinsics: np.ndarray,
+        lock: LockFactory = no_lock,
+    ) -> None:
+        """Write view `v` of sequence `s`: bit-packed visibility [T, N/8], camera [T, 4, 4],
+        intrinsics [T, 3, 3] (its done flag is set separately)."""
+        start, stop = self.frame_range(s)
+        t, n = stop - start, self.points_per_frame
+        values = {
+            "view/visible": (visible_packed, (t, n // 8), np.uint8),
+            "view/camera": (camera, (t, 4, 4), np.float32),
+            "view/intrinsics": (intrinsics, (t, 3, 3), np.float32),
+        }
+        for name, (value, shape, dtype) in values.items():
+            if value.shape != shape or value.dtype != dtype:
+                raise DataError(
+                    f"{self.path}: view {v} of sequence {self.names[s]!r} has {name} "
+                    f"{value.dtype}{list(value.shape)}, expected {np.dtype(dtype)}{list(shape)}"
+                )
+        arrays = {name: value for name, (value, _, _) in values.items()}
+        self._write_frames(arrays, (v,), start, stop, lock, "view")
+
+    def mark_view_done(self, v: int, s: int) -> None:
+        self._root["view/done"][v, s] = True
+
+    def views_done(self) -> np.ndarray:
+        """bool [V, S]: which (view, sequence) pairs are written."""
+        return self._root["view/done"][:]
+
+    def read_view(
+        self, s: int, v: int, frames: slice = slice(None)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """View `v` of sequence `s`: (visible bool [T, N], camera [T,4,4], intrinsics [T,3,3])."""
+        sel = self._frame_slice(s, frames)
+        packed = self._root["view/visible"][v, sel]
+        visible = np.unpackbits(packed, axis=-1, count=self.points_per_frame).astype(bool)
+        return visible, self._root["view/camera"][v, sel], self._root["view/intrinsics"][v, sel]
+
     # ------------------------------------------------------------------ reading
 
     def read_sequence(self, s: int, frames: slice = slice(None)) -> SequenceData:
         """Sequence `s` (optionally a slice of its frames) as arrays in memory."""
-        start, stop = self.frame_range(s)
-        window = range(start, stop)[frames]
-        sel = slice(window.start, window.stop, window.step)
+        sel = self._frame_slice(s, frames)
         arrays = {
             name: self._root[f"frame/{name}"][sel]
             for name in _FRAME_ARRAYS
             if name in self._root["frame"]
         }
         return SequenceData(name=self.names[s], **arrays)
+
+    def _frame_slice(self, s: int, frames: slice) -> slice:
+        """Store frame indices of `frames` (a slice within sequence s)."""
+        window = range(*self.frame_range(s))[frames]
+        return slice(window.start, window.stop, window.step)
 
     def iter_sequences(self, split: int | None = None) -> Iterator[SequenceData]:
         """Every sequence (of one split, if given), one at a time."""
