@@ -1,11 +1,12 @@
-"""Run pipeline jobs as Dask graphs, on a local cluster or an existing one.
+"""Run pipeline jobs (ingest, partial views) as Dask graphs on a local, existing or SLURM cluster.
 
-Each task takes a block of consecutive sequences, reads them from the source and writes them
-straight into the store: no frame data travels through the client. Tasks return counts only.
+Each task takes a block of consecutive sequences, reads them and writes its results straight
+into the store: no frame data travels through the client. Tasks return counts only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -13,13 +14,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import distributed
+import numpy as np
 from tqdm import tqdm
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sources.base import Source
 from c2p4d.pipeline.store import Store, StoreLayout, StoreSummary
+
+if TYPE_CHECKING:  # the view renderer (numba) loads only in jobs that render views
+    from c2p4d.pipeline.views import ViewConfig
 
 # Each worker process runs one task at a time on one core; numba and BLAS threads on top of
 # that would only oversubscribe the machine.
@@ -193,3 +199,62 @@ def ingest(
             )
     store.mark_complete()
     return IngestResult(store.summary(), len(todo), time.perf_counter() - started)
+
+
+def _views_block(block: list[tuple[int, list[int]]], path: str, config: ViewConfig) -> int:
+    from c2p4d.pipeline.views import render_views
+
+    store = Store.open(path, writable=True)
+    names = store.names
+    for s, views in block:
+        seq = store.read_sequence(s)
+        visible, camera, intrinsics = render_views(
+            seq.points, seq.camera, store.dataset, names[s], views, config
+        )
+        for i, v in enumerate(views):
+            store.write_view(s, v, visible[i], camera[i], intrinsics[i], lock=shard_lock)
+            store.mark_view_done(v, s)
+    return sum(len(views) for _, views in block)
+
+
+@dataclass(frozen=True)
+class ViewsResult:
+    store: str
+    views: int  # (view, sequence) pairs rendered by this run
+    frames: int  # frames rendered by this run, summed over views
+    seconds: float
+
+    def line(self) -> str:
+        rate = self.views / self.seconds if self.seconds else 0.0
+        return (
+            f"rendered {self.views} views ({self.frames:,} frames) into {self.store} in "
+            f"{self.seconds:.1f} s: {rate:.1f} views/s"
+        )
+
+
+def partial_views(
+    path: str | Path,
+    config: ViewConfig,
+    cluster: ClusterOptions = ClusterOptions(),
+    block_size: int = 2,
+    replace: bool = False,
+) -> ViewsResult:
+    """Render `config.num_views` partial views of every sequence of a complete store into it,
+    resuming a killed run (views already written are skipped)."""
+    started = time.perf_counter()
+    store = Store.open(path, writable=True)
+    store.validate()
+    settings = dataclasses.asdict(config)
+    store.prepare_views(settings.pop("num_views"), settings, replace=replace)
+    done = store.views_done()
+    missing = {s: np.flatnonzero(~done[:, s]).tolist() for s in range(store.num_sequences)}
+    todo = [s for s, views in missing.items() if views]
+    blocks = [[(s, missing[s]) for s in block] for block in blocks_of(todo, block_size)]
+    count = sum(len(missing[s]) for s in todo)
+    if blocks:
+        with dask_client(cluster) as client:
+            run_tasks(
+                client, _views_block, blocks, str(store.path), config, unit="view", total=count
+            )
+    frames = int(sum(len(missing[s]) * np.diff(store.frame_range(s))[0] for s in todo))
+    return ViewsResult(str(store.path), count, frames, time.perf_counter() - started)
