@@ -23,47 +23,56 @@ def class_colours(num_classes: int) -> np.ndarray:
     return np.array([cmap(i % cmap.N) for i in range(num_classes)] + [_UNLABELLED])
 
 
-def _in_camera_axes(points: np.ndarray, world_from_camera: np.ndarray) -> np.ndarray:
-    """Points in the camera's axes arranged for matplotlib: (right, forward, up).
-
-    Previews are drawn as seen from the first frame's camera, so they need no convention for
-    which world axis is up (OpenCV cameras: x right, y down, z forward).
-    """
+def camera_view(points: np.ndarray, world_from_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised image coordinates (x/z, y/z) and depth of points seen by a camera (OpenCV axes:
+    x right, y down, z forward); points behind it get depth <= 0."""
     camera_from_world = np.linalg.inv(world_from_camera)
     local = points @ camera_from_world[:3, :3].T + camera_from_world[:3, 3]
-    return np.stack([local[..., 0], local[..., 2], -local[..., 1]], axis=-1)
+    depth = local[:, 2]
+    return local[:, :2] / np.maximum(depth, 1e-6)[:, None], depth
 
 
-def draw_points(ax, xyz: np.ndarray, labels: np.ndarray, colours: np.ndarray, title: str) -> None:
-    """A 3D scatter in camera axes, viewed from slightly above and behind the camera."""
-    ax.scatter(*xyz.T, c=colours[labels], s=1.5, depthshade=False, linewidths=0)
-    ax.view_init(elev=20, azim=-90)
-    ax.set_box_aspect(np.ptp(xyz, axis=0) + 1e-6)
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
+def draw_view(
+    ax, points: np.ndarray, world_from_camera: np.ndarray, colours: np.ndarray, title: str
+) -> None:
+    """The points as the camera sees them, far ones painted first, coloured per point."""
+    uv, depth = camera_view(points, world_from_camera)
+    order = np.argsort(-depth)
+    order = order[depth[order] > 0]
+    ax.scatter(uv[order, 0], uv[order, 1], c=colours[order], s=7, linewidths=0)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()  # image rows grow downwards
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
 
 
 def preview_sequence(store: Store, name: str, out: str | Path, num_frames: int = 4) -> Path:
-    """Draw `num_frames` evenly spaced frames of sequence `name`, coloured by semantic class."""
-    s = store.index_of(name)
-    seq = store.read_sequence(s).filled()
+    """Draw `num_frames` evenly spaced frames of sequence `name` as its camera saw them,
+    coloured by semantic class."""
+    seq = store.read_sequence(store.index_of(name)).filled()
     frames = np.linspace(0, seq.num_frames - 1, min(num_frames, seq.num_frames)).round()
     frames = frames.astype(int)
     colours = class_colours(len(store.class_names))
-    reference = seq.camera[0]
-    fig = plt.figure(figsize=(4.2 * len(frames), 4.6))
-    for i, f in enumerate(frames):
-        ax = fig.add_subplot(1, len(frames), i + 1, projection="3d")
+    fig, axes = plt.subplots(1, len(frames), figsize=(4.5 * len(frames), 4), squeeze=False)
+    for ax, f in zip(axes[0], frames, strict=True):
         action = seq.action[f]
         title = f"frame {f}" + (f": {store.action_names[action]}" if action >= 0 else "")
-        draw_points(
-            ax, _in_camera_axes(seq.points[f], reference), seq.point_label[f], colours, title
-        )
-    present = np.unique(seq.point_label)
-    handles = [Patch(color=colours[c], label=store.class_names[c]) for c in present if c >= 0]
+        draw_view(ax, seq.points[f], seq.camera[f], colours[seq.point_label[f]], title)
+    legend(fig, store.class_names, colours, np.unique(seq.point_label))
+    fig.suptitle(f"{store.dataset} / {name}", fontsize=12)
+    return save(fig, out)
+
+
+def legend(fig, names: list[str], colours: np.ndarray, present: np.ndarray) -> None:
+    """A legend of the classes present (label -1, none, is left out)."""
+    handles = [Patch(color=colours[c], label=names[c]) for c in present if c >= 0]
     if handles:
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8)
-    fig.suptitle(f"{store.dataset} / {name}", fontsize=11)
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 9), fontsize=9)
+
+
+def save(fig, out: str | Path) -> Path:
+    """Write a figure as PNG, making the folder, and free it."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
