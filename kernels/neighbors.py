@@ -16,6 +16,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from c2p4d.kernels.batching import run_batched
+
 # Grid cells are at least this much wider than the radius, so that a point that passes the
 # float32 test (off by a few ulps at most) always lies in one of the 27 cells around the centre.
 CELL_MARGIN = 1.0 + 1e-5
@@ -25,37 +27,34 @@ CELLS_PER_POINT = 4
 
 def ball_query_numba(radius: float, k: int, xyz: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """xyz [B,N,3], centers [B,M,3] float32 -> idx [B,M,k] int64 (see the module docstring)."""
+    xyz = np.ascontiguousarray(xyz, dtype=np.float32)
+    centers = np.ascontiguousarray(centers, dtype=np.float32)
+    out = np.zeros((*centers.shape[:2], k), dtype=np.int64)
     r = np.float32(radius)
-    return _ball_query_batch(
-        np.ascontiguousarray(xyz, dtype=np.float32),
-        np.ascontiguousarray(centers, dtype=np.float32),
-        r * r,
-        float(r) * CELL_MARGIN,
-        k,
-    )
+    shared = (r * r, float(r) * CELL_MARGIN)
+    run_batched(_ball_query_cloud, _ball_query_batch, (xyz, centers, out), shared)
+    return out
 
 
 def knn_numba(k: int, xyz: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """xyz [B,N,3], centers [B,M,3] float32 -> (dist [B,M,k] float32, idx [B,M,k] int64)."""
-    sq_dist, idx = _knn_batch(
-        np.ascontiguousarray(xyz, dtype=np.float32),
-        np.ascontiguousarray(centers, dtype=np.float32),
-        k,
-    )
+    xyz = np.ascontiguousarray(xyz, dtype=np.float32)
+    centers = np.ascontiguousarray(centers, dtype=np.float32)
+    sq_dist = np.empty((*centers.shape[:2], k), dtype=np.float32)
+    idx = np.empty((*centers.shape[:2], k), dtype=np.int64)
+    run_batched(_knn_cloud, _knn_batch, (xyz, centers, sq_dist, idx))
     return np.sqrt(sq_dist), idx
 
 
 @numba.njit(parallel=True, cache=True)
-def _ball_query_batch(xyz, centers, r2, min_cell, k):
-    out = np.zeros((centers.shape[0], centers.shape[1], k), dtype=np.int64)
+def _ball_query_batch(xyz, centers, out, r2, min_cell):
     for b in numba.prange(xyz.shape[0]):
-        _ball_query_cloud(xyz[b], centers[b], r2, min_cell, k, out[b])
-    return out
+        _ball_query_cloud(xyz[b], centers[b], out[b], r2, min_cell)
 
 
 @numba.njit(cache=True)
-def _ball_query_cloud(pts, centers, r2, min_cell, k, out):
-    n = pts.shape[0]
+def _ball_query_cloud(pts, centers, out, r2, min_cell):
+    n, k = pts.shape[0], out.shape[1]
     origin = np.empty(3)
     extent = np.empty(3)
     for a in range(3):
@@ -166,14 +165,15 @@ def _cell_range(center, origin, cell, dims, lo_cell, hi_cell):
 
 
 @numba.njit(parallel=True, cache=True)
-def _knn_batch(xyz, centers, k):
-    bsz, m = centers.shape[0], centers.shape[1]
-    sq_dist = np.empty((bsz, m, k), dtype=np.float32)
-    idx = np.empty((bsz, m, k), dtype=np.int64)
-    for t in numba.prange(bsz * m):
-        b, j = t // m, t % m
-        _knn_one(xyz[b], centers[b, j], sq_dist[b, j], idx[b, j])
-    return sq_dist, idx
+def _knn_batch(xyz, centers, sq_dist, idx):
+    for b in numba.prange(xyz.shape[0]):
+        _knn_cloud(xyz[b], centers[b], sq_dist[b], idx[b])
+
+
+@numba.njit(cache=True)
+def _knn_cloud(pts, centers, sq_dist, idx):
+    for j in range(centers.shape[0]):
+        _knn_one(pts, centers[j], sq_dist[j], idx[j])
 
 
 @numba.njit(cache=True)

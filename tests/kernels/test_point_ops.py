@@ -122,19 +122,20 @@ def test_fps_matches_the_cuda_kernel(backend, xyz, m):
 
 @given(xyz=clouds(max_n=200), m=st.integers(1, 120), leaf_size=st.sampled_from([2, 3, 7]))
 def test_spatial_fps_is_exact_for_any_tree(xyz, m, leaf_size):
-    idx = sampling.fps_numba(xyz.numpy(), m, leaf_size=leaf_size)
+    idx = sampling.fps_numba(xyz.numpy(), m, spatial=True, leaf_size=leaf_size)
     for b in range(xyz.shape[0]):
         np.testing.assert_array_equal(idx[b], reference_fps(xyz[b].numpy(), m))
 
 
+@pytest.mark.parametrize("spatial", [True, False])
 @pytest.mark.parametrize("layout", ["grid", "duplicated"])
-def test_spatial_fps_is_exact_on_a_large_cloud(layout):
+def test_cpu_fps_is_exact_on_a_large_cloud(layout, spatial):
     rng = np.random.default_rng(7)
     if layout == "grid":  # many exact ties in distance
         xyz = rng.integers(-8, 9, size=(1, 3000, 3)).astype(np.float32) * 0.25
     else:  # every point three times, as resampling to a fixed count does
         xyz = np.repeat(rng.normal(size=(1, 1000, 3)).astype(np.float32), 3, axis=1)
-    idx = sampling.fps_numba(xyz, 400, leaf_size=16)
+    idx = sampling.fps_numba(xyz, 400, spatial=spatial, leaf_size=16)
     np.testing.assert_array_equal(idx[0], reference_fps(xyz[0], 400))
 
 
