@@ -25,6 +25,7 @@ import torch
 from scipy.spatial import cKDTree
 
 from c2p4d import kernels
+from c2p4d.kernels import sampling
 from c2p4d.pipeline.seeding import rng_from
 
 K = 32
@@ -66,6 +67,7 @@ def median_time(fn, repeats: int) -> tuple[float, object]:
 
 def fps_rows(xyz: np.ndarray, m: int, repeats: int) -> list[tuple[str, float, str]]:
     points = torch.from_numpy(xyz)[None]
+    spatial = len(xyz) * m > sampling.PLAIN_WORK  # the rule fps_numba applies
     ours_ms, ours = median_time(
         lambda: kernels.farthest_point_sample(points, m, backend="numba"), repeats
     )
@@ -94,7 +96,7 @@ def fps_rows(xyz: np.ndarray, m: int, repeats: int) -> list[tuple[str, float, st
     # open3d returns the sampled points in index order, not in sampling order.
     o3d_same = np.array_equal(np.asarray(o3d_down.points), xyz[np.sort(ours)].astype(np.float64))
     return [
-        ("c2p4d numba (exact, kd-tree)", ours_ms, "—"),
+        (f"c2p4d numba (exact, {'kd-tree' if spatial else 'plain scan'})", ours_ms, "—"),
         ("c2p4d torch (exact, vectorised)", torch_ms, same(torch_idx[0].numpy())),
         ("fpsample fps_sampling (vanilla)", vanilla_ms, same(vanilla)),
         # fpsample 1.0.2 applies start_idx in its tree order: it starts elsewhere than index 0.

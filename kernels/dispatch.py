@@ -1,10 +1,11 @@
 """The public point ops, each routed to one backend by `resolve_backend`.
 
-Backends: "pointnet2" (pointnet2_ops' CUDA kernels), "torch" (vectorised, any device) and
-"numba" (CPU, spatial data structures). They return identical indices on the same input:
-distances are compared in float32 with the CUDA kernels' arithmetic and tie rules, up to one
-caveat: nvcc may fuse a multiply-add in the CUDA kernels, which can move a distance by one ulp
-and so flip an exact near-tie between pointnet2 and the other two.
+Backends: "pointnet2" (pointnet2_ops' CUDA kernels), "torch" (vectorised, any device, centres
+in chunks: torch_ops.CHUNK_ELEMENTS) and "numba" (CPU, spatial data structures, parallel over
+the batch: one-thread workers should set NUMBA_NUM_THREADS=1). They return identical indices
+on the same input: distances are compared in float32 with the CUDA kernels' arithmetic and tie
+rules, with one caveat: nvcc may fuse a multiply-add in the CUDA kernels, which can move a
+distance by one ulp and so flip an exact near-tie between pointnet2 and the other two.
 """
 
 from __future__ import annotations

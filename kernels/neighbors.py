@@ -90,7 +90,7 @@ def _ball_query_cloud(pts, centers, out, r2, min_cell):
     found = np.empty(k, dtype=np.int64)
     for j in range(centers.shape[0]):
         c0, c1, c2 = centers[j, 0], centers[j, 1], centers[j, 2]
-        if not _cell_range(centers[j], origin, cell, dims, lo_cell, hi_cell):
+        if not _cell_range((c0, c1, c2), origin, cell, dims, lo_cell, hi_cell):
             continue  # far outside the grid: no neighbour, the row stays 0
         count = 0
         for z in range(lo_cell[2], hi_cell[2] + 1):

@@ -1,5 +1,6 @@
 """Backend choice (argument, environment, auto), the pointnet2_ops adapter, and bad input."""
 
+import subprocess
 import sys
 import types
 
@@ -157,3 +158,12 @@ GOOD = torch.rand(2, 6, 3)
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_cpu_kernels_import_without_torch():
+    # The pipeline uses them and never imports torch.
+    code = (
+        "import sys, c2p4d.kernels.sampling, c2p4d.kernels.neighbors; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
