@@ -12,7 +12,10 @@ from types import ModuleType
 
 import torch
 
-INSTALL_HINT = "pip install 'git+https://github.com/erikwijmans/Pointnet2_PyTorch#subdirectory=pointnet2_ops_lib'"
+INSTALL_HINT = (
+    "pip install "
+    "'git+https://github.com/erikwijmans/Pointnet2_PyTorch#subdirectory=pointnet2_ops_lib'"
+)
 
 
 def module() -> ModuleType | None:

@@ -8,6 +8,8 @@ stays under CHUNK_ELEMENTS entries (N=16384, M=4096 never materialises [B, M, N]
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -32,7 +34,7 @@ def fps(xyz: torch.Tensor, m: int) -> torch.Tensor:
     b, n, _ = xyz.shape
     # Reorder the points by the CUDA kernel's tie priority: then argmax's first maximum is the
     # kernel's choice. Index 0 has priority 0, so the first sample stays position 0.
-    order = torch.from_numpy(np.argsort(tie_rank(n))).to(xyz.device)
+    order = torch.from_numpy(_tie_order(n)).to(xyz.device)
     pts = xyz[:, order]
     sq_norm = pts[..., 0] * pts[..., 0] + pts[..., 1] * pts[..., 1] + pts[..., 2] * pts[..., 2]
     # Skipped points sit at -1: below every distance, and min() keeps them there.
@@ -86,6 +88,11 @@ def knn(k: int, xyz: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor,
         # sqrt via float64: correctly rounded on every device (torch's CPU float32 sqrt is not).
         dists.append((top >> 32).int().view(torch.float32).double().sqrt().float())
     return torch.cat(dists, dim=1), torch.cat(idxs, dim=1)
+
+
+@functools.cache
+def _tie_order(n: int) -> np.ndarray:
+    return np.argsort(tie_rank(n))
 
 
 def _center_chunks(xyz: torch.Tensor, centers: torch.Tensor):
