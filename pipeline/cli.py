@@ -46,6 +46,8 @@ def _parse_options(dataset: str, pairs: tuple[str, ...]) -> dict[str, object]:
                 f"{', '.join(sorted(fields))}"
             )
         kind = types[key]
+        if type(None) in typing.get_args(kind):  # an optional option, e.g. Path | None
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
         try:
             if kind is bool:
                 if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -171,6 +173,41 @@ def ingest(
         options["source"] = source
     adapter = sources.get_source(dataset, **options)
     click.echo(run_ingest(adapter, out, cluster, block_size).line())
+
+
+@main.command()
+@click.option(
+    "--dataset", required=True, help="Real dataset to check: " + ", ".join(sources.available())
+)
+@click.option(
+    "--source",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of the dataset's released files.",
+)
+@click.option(
+    "--option", "-o", "pairs", multiple=True, metavar="KEY=VALUE", help="A dataset option."
+)
+def check(dataset: str, source: Path, pairs: tuple[str, ...]) -> None:
+    """Compare a download with the dataset's manifest before a long ingest.
+
+    Reads file names and headers only: reports missing files, wrong keys or shapes, names that
+    do not parse and counts that differ from the release. Exits non-zero if anything is wrong.
+    """
+    from c2p4d.pipeline.manifest import check as check_download
+    from c2p4d.pipeline.sources.released import ReleasedSource
+
+    adapter = sources.get_source(dataset, source=source, **_parse_options(dataset, pairs))
+    if not isinstance(adapter, ReleasedSource):
+        raise DataError(f"{dataset!r} is built in: there is no download to check")
+    report = check_download(adapter)
+    if report.ok:
+        click.echo(f"{dataset}: OK: {report.summary}")
+        return
+    for problem in report.problems:
+        click.echo(f"  - {problem}")
+    count = len(report.problems)
+    raise DataError(f"{dataset} at {source}: {count} problem{'s' * (count > 1)}; fix before ingest")
 
 
 @main.command()
