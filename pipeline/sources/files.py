@@ -177,16 +177,16 @@ def _ply_elements(stream: BinaryIO, path: Path) -> tuple[str, list[tuple[str, in
     return fmt, elements
 
 
-def ply_header(path: Path) -> dict[str, np.dtype]:
-    """{property: dtype} of the vertex element of a PLY file, without reading the points."""
+def ply_header(path: Path) -> tuple[int, dict[str, np.dtype]]:
+    """(vertex count, {property: dtype}) of a PLY file, without reading the points."""
     try:
         with open(path, "rb") as stream:
             _, elements = _ply_elements(stream, path)
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
-    for name, _, properties in elements:
+    for name, count, properties in elements:
         if name == "vertex":
-            return {p: np.dtype(kind) for p, kind in properties if kind is not None}
+            return count, {p: np.dtype(kind) for p, kind in properties if kind is not None}
     raise DataError(f"{path}: PLY file has no vertex element")
 
 

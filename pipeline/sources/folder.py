@@ -93,10 +93,9 @@ def frame_header(path: Path) -> FrameHeader:
         if "points" not in arrays:
             raise DataError(f"{path}: no key 'points'; it has {', '.join(arrays) or 'none'}")
     else:
-        fields = ply_header(path)
+        count, fields = ply_header(path)
         if not {"x", "y", "z"} <= fields.keys():
             raise DataError(f"{path}: the PLY vertices have no x, y, z properties")
-        count = _ply_count(path)
         has_rgb = set(PLY_RGB) <= fields.keys()
         return FrameHeader(count, any(k in fields for k in PLY_LABELS), has_rgb)
     shape, dtype = arrays["points"]
@@ -108,17 +107,6 @@ def frame_header(path: Path) -> FrameHeader:
                 f"{path}: {key} has shape {list(arrays[key][0])}, expected {list(expected)}"
             )
     return FrameHeader(shape[0], "label" in arrays, "rgb" in arrays)
-
-
-def _ply_count(path: Path) -> int:
-    with open(path, "rb") as stream:
-        for line in stream:
-            words = line.split()
-            if words[:2] == [b"element", b"vertex"]:
-                return int(words[2])
-            if words[:1] == [b"end_header"]:
-                break
-    return 0
 
 
 def read_frame(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

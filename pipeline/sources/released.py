@@ -92,6 +92,8 @@ def resample_frames(
     out: list[np.ndarray] = []
     count = 0
     for t, arrays in enumerate(frames):
+        if t == num_frames:
+            raise DataError(f"expected {num_frames} frames, found more")
         idx = resample_indices(len(arrays[0]), n, rng)
         if not out:
             out = [np.empty((num_frames, n, *a.shape[1:]), a.dtype) for a in arrays]

@@ -542,7 +542,7 @@ def test_ply_reader_matches_numpy(tmp_path, fmt):
         body = table.astype(table.dtype.newbyteorder(">" if "big" in fmt else "<")).tobytes()
     (tmp_path / "a.ply").write_bytes(text.encode() + body)
     got = read_ply(tmp_path / "a.ply")
-    assert list(ply_header(tmp_path / "a.ply")) == list(table.dtype.names)
+    assert ply_header(tmp_path / "a.ply") == (7, {n: table.dtype[n] for n in table.dtype.names})
     for name in table.dtype.names:
         np.testing.assert_array_equal(got[name], table[name])
 
