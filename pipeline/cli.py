@@ -70,6 +70,12 @@ def parse_options(configs: list[type], pairs: tuple[str, ...], owner: str) -> di
     return options
 
 
+def dataset_options(dataset: str, pairs: tuple[str, ...]) -> dict[str, object]:
+    """-o KEY=VALUE pairs typed after the options of `dataset`'s source."""
+    config_class = sources.source_class(dataset).config_class
+    return parse_options([config_class], pairs, f"dataset {dataset!r}")
+
+
 def cluster_options(command: Callable) -> Callable:
     """The options that say where Dask tasks run; the command receives them as `cluster`."""
     slurm_defaults = SlurmOptions()
@@ -176,14 +182,48 @@ def ingest(
     """
     from c2p4d.pipeline.run import ingest as run_ingest
 
-    config_class = sources.source_class(dataset).config_class
-    options = parse_options([config_class], pairs, f"dataset {dataset!r}")
+    options = dataset_options(dataset, pairs)
     if points is not None:
         options["points_per_frame"] = points
     if source is not None:
         options["source"] = source
     adapter = sources.get_source(dataset, **options)
     click.echo(run_ingest(adapter, out, cluster, block_size).line())
+
+
+@main.command()
+@click.option(
+    "--dataset", required=True, help="Real dataset to check: " + ", ".join(sources.available())
+)
+@click.option(
+    "--source",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of the dataset's released files.",
+)
+@click.option(
+    "--option", "-o", "pairs", multiple=True, metavar="KEY=VALUE", help="A dataset option."
+)
+def check(dataset: str, source: Path, pairs: tuple[str, ...]) -> None:
+    """Compare a download with the dataset's manifest before a long ingest.
+
+    Reads file names and headers only: reports missing files, wrong keys or shapes, names that
+    do not parse and counts that differ from the release. Exits non-zero if anything is wrong.
+    """
+    from c2p4d.pipeline.manifest import check as check_download
+    from c2p4d.pipeline.sources.released import ReleasedSource
+
+    adapter = sources.get_source(dataset, source=source, **dataset_options(dataset, pairs))
+    if not isinstance(adapter, ReleasedSource):
+        raise DataError(f"{dataset!r} is built in: there is no download to check")
+    report = check_download(adapter)
+    if report.ok:
+        click.echo(f"{dataset}: OK: {report.summary}")
+        return
+    for problem in report.problems:
+        click.echo(f"  - {problem}")
+    count = len(report.problems)
+    raise DataError(f"{dataset} at {source}: {count} problem{'s' * (count > 1)}; fix before ingest")
 
 
 @main.command()

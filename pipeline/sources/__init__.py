@@ -14,6 +14,11 @@ from c2p4d.pipeline.sources.base import Source
 
 _REGISTRY: dict[str, str] = {
     "synth-hoi": "c2p4d.pipeline.sources.synth_hoi:SynthHOI",
+    "hoi4d": "c2p4d.pipeline.sources.hoi4d:HOI4D",
+    "hoi4d-semseg": "c2p4d.pipeline.sources.hoi4d_semseg:HOI4DSemSeg",
+    "synthia": "c2p4d.pipeline.sources.synthia:Synthia",
+    "msr-action3d": "c2p4d.pipeline.sources.msr_action3d:MSRAction3D",
+    "folder": "c2p4d.pipeline.sources.folder:Folder",
 }
 
 

@@ -1,0 +1,1 @@
+"""Class names, split lists and expected files of the real datasets (package data)."""
