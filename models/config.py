@@ -265,3 +265,18 @@ PPTR_PRESETS: dict[str, dict[str, Any]] = {
     "hoi4d-semseg": dict(_PPTR_SEGMENTATION, xyz_features=True),
     "synthia": dict(_PPTR_SEGMENTATION, in_channels=3),
 }
+
+# Parameter counts of the reference models with the presets above and these class counts,
+# counted from their layer shapes (P4Transformer models/msr.py, models/synthia.py;
+# HOI4D_ActionSeg AS_p4_base.py, AS_pptr_base.py; HOI4D_SemSeg seg_p4_base.py, seg_pptr_base.py;
+# PPTr models/msr.py). pptr-synthia is seg_pptr_base with 12 classes (see models/pptr.py).
+REFERENCE_PARAMETERS: dict[tuple[str, str, int], int] = {
+    ("p4transformer", "msr", 20): 44_135_444,
+    ("p4transformer", "hoi4d-actseg", 19): 65_121_299,
+    ("p4transformer", "hoi4d-semseg", 49): 14_760_465,
+    ("p4transformer", "synthia", 12): 14_755_692,
+    ("pptr", "msr", 20): 128_093_204,
+    ("pptr", "hoi4d-actseg", 19): 128_102_419,
+    ("pptr", "hoi4d-semseg", 49): 32_413_457,
+    ("pptr", "synthia", 12): 32_408_684,
+}

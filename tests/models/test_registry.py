@@ -4,21 +4,7 @@ import pytest
 import torch
 
 from c2p4d.models import build, build_student, build_teacher, config_for
-
-# Parameter counts of the reference models (P4Transformer models/msr.py and models/synthia.py,
-# HOI4D_ActionSeg AS_p4_base / AS_pptr_base, HOI4D_SemSeg seg_p4_base / seg_pptr_base, PPTr
-# models/msr.py), counted from their layer shapes with their default settings and these class
-# counts. pptr-synthia is seg_pptr_base with 12 classes (see models/pptr.py).
-REFERENCE_PARAMETERS = {
-    ("p4transformer", "msr", 20): 44_135_444,
-    ("p4transformer", "hoi4d-actseg", 19): 65_121_299,
-    ("p4transformer", "hoi4d-semseg", 49): 14_760_465,
-    ("p4transformer", "synthia", 12): 14_755_692,
-    ("pptr", "msr", 20): 128_093_204,
-    ("pptr", "hoi4d-actseg", 19): 128_102_419,
-    ("pptr", "hoi4d-semseg", 49): 32_413_457,
-    ("pptr", "synthia", 12): 32_408_684,
-}
+from c2p4d.models.config import REFERENCE_PARAMETERS
 
 
 @pytest.mark.parametrize(("name", "task", "classes"), list(REFERENCE_PARAMETERS))
