@@ -122,7 +122,9 @@ class Backbone(nn.Module):
             return level.features
         return level.features + self.pos_embedding(level.xyz)
 
-    def frame_features(self, clip: torch.Tensor, features: torch.Tensor | None = None):
+    def frame_features(
+        self, clip: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """[B,T,N,3] (+ [B,T,N,C]) -> [B,T,D]: the trunk max-pooled per frame (C2P's f_i)."""
         frames = self.trunk(clip, features).frames()
         if frames.shape[1] != clip.shape[1]:

@@ -78,6 +78,8 @@ class BackboneConfig:
                 _fail(self, f"{name} has {len(values)} entries for {layers} encoder layers")
         if any(len(c) == 0 for c in self.encoder_channels[:-1]):
             _fail(self, f"encoder_channels {self.encoder_channels}: only the last may be empty")
+        if self.segmentation and len(self.decoder_channels) != layers:
+            _fail(self, f"decoder_channels needs one entry per encoder layer ({layers})")
         positive = {
             "dim": self.dim,
             "depth": self.depth,
@@ -173,12 +175,6 @@ class BackboneConfig:
 class P4TransformerConfig(BackboneConfig):
     """P4Transformer: P4DConv tokens + (x, y, z, t) embedding + one transformer."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        layers = len(self.spatial_strides)
-        if self.segmentation and len(self.decoder_channels) != layers:
-            _fail(self, f"decoder_channels needs one entry per encoder layer ({layers})")
-
 
 @dataclass(frozen=True)
 class PPTrConfig(BackboneConfig):
@@ -200,12 +196,8 @@ class PPTrConfig(BackboneConfig):
         super().__post_init__()
         if not isinstance(self.primitives, int) or self.primitives < 1:
             _fail(self, f"primitives must be a positive int, got {self.primitives!r}")
-        if self.segmentation:
-            layers = len(self.spatial_strides)
-            if len(self.decoder_channels) != layers:
-                _fail(self, f"decoder_channels needs one entry per encoder layer ({layers})")
-            if self.primitive_points < 1 or not self.primitive_radius > 0:
-                _fail(self, "primitive_points and primitive_radius must be positive")
+        if self.segmentation and (self.primitive_points < 1 or not self.primitive_radius > 0):
+            _fail(self, "primitive_points and primitive_radius must be positive")
 
 
 # The four-level segmentation encoder shared by HOI4D semseg and Synthia (both backbones).
