@@ -6,13 +6,14 @@ DATASET  ?= synth-hoi
 SRC      ?=
 WORKERS  ?=
 SEQUENCE ?=
+BENCH    ?=
 STORE    ?= $(DATA)/$(DATASET).zarr
 
 WORKERS_OPT  = $(if $(WORKERS),--workers $(WORKERS))
 SRC_OPT      = $(if $(SRC),--source $(SRC))
 SEQUENCE_OPT = $(if $(SEQUENCE),--sequence $(SEQUENCE))
 
-.PHONY: help setup test lint demo ingest info preview
+.PHONY: help setup test lint demo ingest info preview bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -39,3 +40,6 @@ info:  ## summary and class histograms of DATA/DATASET.zarr
 
 preview:  ## draw a few frames of one SEQUENCE to DATA/DATASET-SEQUENCE.png
 	c2p-data preview $(STORE) $(SEQUENCE_OPT)
+
+bench:  ## print the benchmark tables (BENCH="kernels models" for some; QUICK=1 for tiny sizes)
+	$(PYTHON) benchmarks/run.py $(BENCH) $(if $(QUICK),--quick)
