@@ -1,6 +1,24 @@
-"""Point kernels: farthest point sampling, ball query, k-NN, z-buffer; the ground floor."""
+"""Point kernels: farthest point sampling, ball query, k-NN, z-buffer; the ground floor.
 
-from c2p4d.kernels.dispatch import ball_query, farthest_point_sample, knn
-from c2p4d.kernels.neighbors import gather, group, three_interpolate
+The torch ops load lazily, so that `pipeline` (which never imports torch) can use the numba
+kernels, e.g. c2p4d.kernels.zbuffer, without pulling torch in.
+"""
 
-__all__ = ["ball_query", "farthest_point_sample", "gather", "group", "knn", "three_interpolate"]
+import importlib
+
+_LAZY = {
+    "ball_query": "dispatch",
+    "farthest_point_sample": "dispatch",
+    "knn": "dispatch",
+    "gather": "neighbors",
+    "group": "neighbors",
+    "three_interpolate": "neighbors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
