@@ -1,13 +1,16 @@
-"""Occlusion fidelity and speed: our surfel z-buffer vs a one-pixel z-buffer vs open3d's HPR.
+"""Occlusion fidelity and speed: our triangle-fan z-buffer vs a one-pixel z-buffer vs HPR.
 
-Fidelity is measured on ray-cast mesh scenes: points are sampled uniformly on the surfaces of
-a few open3d meshes, and a point is truly visible when it is in the image in front of the
-camera and the ray from the camera to it hits nothing before it (RaycastingScene.cast_rays).
-open3d's `hidden_point_removal` runs with radius = 100 x the cloud's diameter, as open3d's
-tutorial suggests; it does not know the image, so its answer is cut to the image too.
-Speed is ms per view on one thread for all three (HPR and numpy are single-threaded), then ours
-again with every numba thread. The last rows time `render_views` (trajectories included) for
-150 frames x 2048 points x 8 views on one numba thread.
+Fidelity is measured on ray-cast mesh scenes (two scenes, two cameras each): points are sampled
+uniformly at random on the surfaces of open3d meshes (as the store's random resampling does),
+and a point is truly visible when it is in the image in front of the camera and the ray from
+the camera to it hits nothing before it (RaycastingScene.cast_rays). open3d's
+`hidden_point_removal` runs with radius = 100 x the cloud's diameter, as open3d's tutorial
+suggests; it does not know the image, so its answer is cut to the image too.
+
+Speed is ms per view on one thread for all three (HPR and numpy are single-threaded): ours for
+a single view (its frame's fans included), then per view when 8 views share a frame's fans, then
+with every numba thread. The last row times `render_views` (trajectories included) for 150
+frames x 2048 points x 8 views on one numba thread.
 
     .venv/bin/python benchmarks/bench_zbuffer.py [--quick]
 """
@@ -22,8 +25,8 @@ import numba
 import numpy as np
 import open3d as o3d
 
-from c2p4d.kernels.zbuffer import visible_mask
-from c2p4d.pipeline.trajectories import TrajectoryConfig, look_at
+from c2p4d.kernels.zbuffer import build_fans, occlusion, visible_mask
+from c2p4d.pipeline.trajectories import look_at
 from c2p4d.pipeline.views import ViewConfig, render_views
 
 WIDTH, HEIGHT = 320, 240
@@ -35,6 +38,7 @@ class Scene:
     mesh: o3d.geometry.TriangleMesh
     eye: np.ndarray  # camera position
     target: np.ndarray  # what it looks at
+    up: np.ndarray  # the scene's up
     focal: float  # px
 
 
@@ -69,7 +73,7 @@ def _table_scene() -> o3d.geometry.TriangleMesh:
 
 
 def _room_scene() -> o3d.geometry.TriangleMesh:
-    """A room corner (floor and two walls, single surfaces) with furniture-like boxes and a cone, z up."""
+    """A room corner (floor and two walls, single surfaces) with boxes, a board and a cone; z up."""
     parts = [
         _quad((-2.5, -2.5, 0.0), (5.0, 0.0, 0.0), (0.0, 5.0, 0.0)),
         _quad((-2.5, 2.5, 0.0), (5.0, 0.0, 0.0), (0.0, 0.0, 2.5)),
@@ -93,28 +97,29 @@ def _merge(parts):
 def scenes() -> list[Scene]:
     """Two scenes, two cameras each: different layouts, heights, distances and focal lengths."""
     table, room = _table_scene(), _room_scene()
+    y, z = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
     return [
-        Scene("table/high", table, np.array([3.5, 2.5, 3.0]), np.array([0.0, 0.3, 0.0]), 240.0),
-        Scene("table/low", table, np.array([-3.8, 0.6, 1.5]), np.array([0.0, 0.4, 0.0]), 300.0),
-        Scene("room/diag", room, np.array([2.3, -2.2, 1.6]), np.array([-0.3, 0.4, 0.6]), 200.0),
-        Scene("room/front", room, np.array([0.2, -2.4, 1.2]), np.array([0.0, 0.8, 0.7]), 260.0),
+        Scene("table/high", table, np.array([3.5, 2.5, 3.0]), np.array([0.0, 0.3, 0.0]), y, 240.0),
+        Scene("table/low", table, np.array([-3.8, 0.6, 1.5]), np.array([0.0, 0.4, 0.0]), y, 300.0),
+        Scene("room/diag", room, np.array([2.3, -2.2, 1.6]), np.array([-0.3, 0.4, 0.6]), z, 200.0),
+        Scene("room/front", room, np.array([0.2, -2.4, 1.2]), np.array([0.0, 0.8, 0.7]), z, 260.0),
     ]
 
 
-def camera(scene: Scene, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def camera(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     """world_from_camera [4,4] and intrinsics [3,3] of a scene's camera."""
-    pose = look_at(scene.eye[None], scene.target[None], up[None])[0]
+    pose = look_at(scene.eye, scene.target, scene.up)
     k = np.array([[scene.focal, 0, (WIDTH - 1) / 2], [0, scene.focal, (HEIGHT - 1) / 2], [0, 0, 1]])
     return pose, k
 
 
 def sample(scene: Scene, n: int, seed: int) -> np.ndarray:
-    np.random.seed(seed)  # sample_points_uniformly draws from numpy's global generator
     o3d.utility.random.seed(seed)
     return np.asarray(scene.mesh.sample_points_uniformly(n).points)
 
 
 def in_image(points: np.ndarray, pose: np.ndarray, k: np.ndarray, near: float = 1e-3):
+    """In front of the camera and inside the image; camera coordinates; pixel columns, rows."""
     cam = (points - pose[:3, 3]) @ pose[:3, :3]
     z = cam[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -137,7 +142,7 @@ def truth(scene: Scene, points: np.ndarray, pose: np.ndarray, k: np.ndarray) -> 
 
 
 def one_pixel_zbuffer(points: np.ndarray, pose: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Keep the nearest point per pixel (the naive z-buffer the paper's text describes)."""
+    """Keep the nearest point per pixel (the plain z-buffer the paper's text describes)."""
     ok, cam, u, v = in_image(points, pose, k)
     pix = np.where(ok, v * WIDTH + u, -1)
     nearest = np.full(WIDTH * HEIGHT, np.inf)
@@ -158,7 +163,14 @@ def ours(points: np.ndarray, pose: np.ndarray, k: np.ndarray) -> np.ndarray:
     return visible_mask(points[None], pose[None, None], k[None, None], (WIDTH, HEIGHT))[0, 0]
 
 
-METHODS = {"ours (surfel z-buffer)": ours, "one-pixel z-buffer": one_pixel_zbuffer, "open3d HPR": hpr}
+def ours_shared(points: np.ndarray, pose: np.ndarray, k: np.ndarray, views: int = 8) -> None:
+    """`views` views of one frame: the fans are built once."""
+    fans = build_fans(points[None])
+    poses = np.broadcast_to(pose, (views, 1, 4, 4))
+    occlusion(points[None], fans, poses, np.broadcast_to(k, (views, 1, 3, 3)), (WIDTH, HEIGHT))
+
+
+METHODS = {"ours": ours, "one-pixel z-buffer": one_pixel_zbuffer, "open3d HPR": hpr}
 
 
 def precision_recall(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
@@ -167,7 +179,8 @@ def precision_recall(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
 
 
 def ms_per_call(fn, *args, repeat: int) -> float:
-    fn(*args)  # warm-up (and numba compile)
+    """Best of three runs of `repeat` calls, after a warm-up call (numba compiles there)."""
+    fn(*args)
     best = np.inf
     for _ in range(3):
         start = time.perf_counter()
@@ -178,68 +191,72 @@ def ms_per_call(fn, *args, repeat: int) -> float:
 
 
 def render_views_seconds(frames: int, n: int, views: int) -> float:
-    """A moving scene (the table, sampled anew each frame, drifting) and an orbiting camera."""
+    """The table scene, resampled every frame and drifting, seen by a camera moving past it."""
     scene = scenes()[0]
-    cloud = sample(scene, n, 0)
-    drift = np.linspace(0, 1, frames)[:, None, None] * np.array([0.5, 0.0, 0.2])
-    points = (cloud[None] + drift).astype(np.float32)
+    drift = np.array([0.5, 0.0, 0.2]) / frames
+    points = np.stack([sample(scene, n, t) + t * drift for t in range(frames)]).astype(np.float32)
     eyes = scene.eye + np.linspace(0, 1, frames)[:, None] * np.array([0.0, 0.0, -1.0])
-    up = np.array([0.0, 1.0, 0.0])
-    cam = look_at(eyes, np.broadcast_to(scene.target, eyes.shape), np.broadcast_to(up, eyes.shape))
-    config = ViewConfig(trajectory=TrajectoryConfig())
-    render_views(points, cam.astype(np.float32), "bench", "seq", range(views), config)  # compile
+    cameras = look_at(eyes, scene.target, scene.up).astype(np.float32)
+    config = ViewConfig()
+    render_views(points, cameras, "bench", "seq", range(views), config)  # compile
     best = np.inf
     for _ in range(3):
         start = time.perf_counter()
-        render_views(points, cam.astype(np.float32), "bench", "seq", range(views), config)
+        render_views(points, cameras, "bench", "seq", range(views), config)
         best = min(best, time.perf_counter() - start)
     return best
 
 
 def main(quick: bool = False) -> None:
     sizes = [512, 2048] if quick else [2048, 8192, 32768]
-    all_threads = numba.get_num_threads()
-    up = {"table": np.array([0.0, 1.0, 0.0]), "room": np.array([0.0, 0.0, 1.0])}
+    pairs = scenes()[:2] if quick else scenes()
+    threads = numba.get_num_threads()
     rows = []
     for n in sizes:
-        stats = {name: {"p": [], "r": [], "ms": []} for name in METHODS}
-        ours_all_threads = []
-        for si, scene in enumerate(scenes()[: 2 if quick else None]):
-            pose, k = camera(scene, up[scene.name.split("/")[0]])
-            points = sample(scene, n, seed=si)
+        precision = {name: [] for name in METHODS}
+        recall = {name: [] for name in METHODS}
+        ms = {name: [] for name in [*METHODS, "shared", "threads"]}
+        repeat = 1 if quick else max(1, 16384 // n)
+        for index, scene in enumerate(pairs):
+            pose, k = camera(scene)
+            points = sample(scene, n, seed=index)
             true = truth(scene, points, pose, k)
-            repeat = 1 if quick else max(1, 20000 // n)
+            numba.set_num_threads(1)
             for name, fn in METHODS.items():
                 p, r = precision_recall(fn(points, pose, k), true)
-                stats[name]["p"].append(p)
-                stats[name]["r"].append(r)
-                numba.set_num_threads(1)
-                stats[name]["ms"].append(ms_per_call(fn, points, pose, k, repeat=repeat))
-                numba.set_num_threads(all_threads)
-            ours_all_threads.append(ms_per_call(ours, points, pose, k, repeat=repeat))
-        hpr_ms = np.mean(stats["open3d HPR"]["ms"])
-        for name, s in stats.items():
+                precision[name].append(p)
+                recall[name].append(r)
+                ms[name].append(ms_per_call(fn, points, pose, k, repeat=repeat))
+            ms["shared"].append(ms_per_call(ours_shared, points, pose, k, repeat=repeat) / 8)
+            numba.set_num_threads(threads)
+            ms["threads"].append(ms_per_call(ours_shared, points, pose, k, repeat=repeat) / 8)
+        hpr_ms = np.mean(ms["open3d HPR"])
+        for name in METHODS:
+            p, r, t = precision[name], recall[name], np.mean(ms[name])
             rows.append(
-                f"| {n} | {name} | {min(s['p']):.3f} / {np.mean(s['p']):.3f} "
-                f"| {min(s['r']):.3f} / {np.mean(s['r']):.3f} | {np.mean(s['ms']):.2f} "
-                f"| {hpr_ms / np.mean(s['ms']):.0f}x |"
+                f"| {n} | {name} | {min(p):.3f} / {np.mean(p):.3f} | {min(r):.3f} / "
+                f"{np.mean(r):.3f} | {t:.2f} | {hpr_ms / t:.1f}x |"
             )
-        rows.append(
-            f"| {n} | ours, {all_threads} numba threads | | | {np.mean(ours_all_threads):.2f} "
-            f"| {hpr_ms / np.mean(ours_all_threads):.0f}x |"
-        )
+        for label, key in [
+            ("ours, 8 views share a frame's fans", "shared"),
+            (f"ours, 8 views share fans, {threads} numba threads", "threads"),
+        ]:
+            t = np.mean(ms[key])
+            rows.append(f"| {n} | {label} | | | {t:.2f} | {hpr_ms / t:.1f}x |")
     frames, n, views = (12, 512, 2) if quick else (150, 2048, 8)
     numba.set_num_threads(1)
     seconds = render_views_seconds(frames, n, views)
-    numba.set_num_threads(all_threads)
-    print(f"Occlusion at {WIDTH}x{HEIGHT} over {len(scenes()[: 2 if quick else None])} scene/camera"
-          " pairs; precision and recall as worst / mean; ms per view on 1 thread unless said.\n")
+    numba.set_num_threads(threads)
+    print(
+        f"Occlusion at {WIDTH}x{HEIGHT} on {len(pairs)} scene/camera pairs: precision and recall "
+        "as worst / mean; ms per view on 1 thread unless said (provisional: shared machine).\n"
+    )
     print("| points | method | precision | recall | ms/view | vs HPR |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(
         f"| {n} x {frames} frames x {views} views | render_views (trajectories + occlusion), "
-        f"1 numba thread | | | {seconds * 1e3:.0f} ms total | |"
+        f"1 numba thread | | | {seconds * 1e3:.0f} ms in all | |"
     )
 
 

@@ -240,8 +240,9 @@ def _grid(points, size):
 
 @nb.njit(cache=True)
 def _cell_size(points, k):
-    """A grid cell about the k-NN radius: the area the points cover, from a coarse grid's
-    occupied cells, gives their spacing."""
+    """A grid cell of about 1.5 k-NN radii, so that the ring of cells around a point usually
+    holds its k nearest neighbours. The area the points cover, from a coarse grid's occupied
+    cells, gives their spacing."""
     n = points.shape[0]
     span = 0.0
     for d in range(3):
@@ -501,10 +502,10 @@ def _view(
         if not ahead[i]:
             continue
         for s in range(width_fan):
-            if not closed[i, s]:
-                continue
             a, b = fan[i, s], fan[i, s + 1]
-            if ahead[a] and ahead[b] and not _web(points, normal, facing, i, a, b, slope):
+            if not closed[i, s] or not (ahead[a] and ahead[b]):
+                continue
+            if not _web(points, normal, facing, i, a, b, slope):
                 _triangle(depth, winner, i * width_fan + s, image, i, a, b, level)
     for i in range(n):
         if not ahead[i]:
@@ -523,24 +524,31 @@ def _view(
 
 
 @nb.njit(cache=True)
-def _web(points, normal, facing, i, a, b, slope):
-    """Does every corner see another rise towards the camera out of its tangent plane by more
-    than `slope`? (A corner without a plane sees nothing.)"""
-    corners = (np.int64(i), np.int64(a), np.int64(b))
-    for c in range(3):
-        p = corners[c]
-        sign = 1.0 if facing[p] >= 0.0 else -1.0
-        rises = False
-        for q in (corners[(c + 1) % 3], corners[(c + 2) % 3]):
-            e0 = points[q, 0] - points[p, 0]
-            e1 = points[q, 1] - points[p, 1]
-            e2 = points[q, 2] - points[p, 2]
-            lift = sign * (normal[p, 0] * e0 + normal[p, 1] * e1 + normal[p, 2] * e2)
-            if lift > slope * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2):
-                rises = True
-        if not rises:
-            return False
-    return True
+def _web(points, normal, facing, a, b, c, slope):
+    """Is triangle (a, b, c) a concave web: does each corner see another corner rise towards
+    the camera out of its own tangent plane?"""
+    return (
+        (_rise(points, normal, facing, a, b, slope) or _rise(points, normal, facing, a, c, slope))
+        and (
+            _rise(points, normal, facing, b, a, slope) or _rise(points, normal, facing, b, c, slope)
+        )
+        and (
+            _rise(points, normal, facing, c, a, slope) or _rise(points, normal, facing, c, b, slope)
+        )
+    )
+
+
+@nb.njit(cache=True)
+def _rise(points, normal, facing, p, q, slope):
+    """Does q rise towards the camera out of p's tangent plane by more than `slope` (the sine
+    of the angle)? A point without a plane sees no rise."""
+    e0 = points[q, 0] - points[p, 0]
+    e1 = points[q, 1] - points[p, 1]
+    e2 = points[q, 2] - points[p, 2]
+    lift = normal[p, 0] * e0 + normal[p, 1] * e1 + normal[p, 2] * e2
+    if facing[p] < 0.0:
+        lift = -lift
+    return lift > slope * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
 
 
 @nb.njit(cache=True)

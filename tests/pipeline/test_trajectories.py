@@ -88,7 +88,9 @@ def test_cameras_stay_on_the_sphere_and_look_at_the_centre_without_roll(seed, fr
     pose, k = camera_trajectory(points, original, np.random.default_rng(seed), TrajectoryConfig())
     assert pose.dtype == np.float32 and k.dtype == np.float32
     rotation, eye = pose[:, :3, :3].astype(np.float64), pose[:, :3, 3].astype(np.float64)
-    np.testing.assert_allclose(rotation @ rotation.transpose(0, 2, 1), np.eye(3)[None].repeat(frames, 0), atol=1e-5)
+    np.testing.assert_allclose(
+        rotation @ rotation.transpose(0, 2, 1), np.eye(3)[None].repeat(frames, 0), atol=1e-5
+    )
     np.testing.assert_allclose(np.linalg.det(rotation), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(eye - centre, axis=1), radius, rtol=1e-5)
     forward = (centre - eye) / radius[:, None]
