@@ -548,7 +548,7 @@ def _rise(points, normal, facing, p, q, slope):
     lift = normal[p, 0] * e0 + normal[p, 1] * e1 + normal[p, 2] * e2
     if facing[p] < 0.0:
         lift = -lift
-    return lift > slope * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+    return lift > 0.0 and lift * lift > slope * slope * (e0 * e0 + e1 * e1 + e2 * e2)
 
 
 @nb.njit(cache=True)

@@ -109,7 +109,8 @@ def reference_view(points, fans, frame, pose, k, size, options):
         e = points[q] - points[p]
         lift = normal[p, 0] * e[0] + normal[p, 1] * e[1] + normal[p, 2] * e[2]
         lift = -lift if facing[p] < 0 else lift
-        return lift > options.web_slope * math.sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2])
+        length2 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
+        return lift > 0 and lift * lift > options.web_slope * options.web_slope * length2
 
     scale = 1.0 / (1 << level)
     for i in np.flatnonzero(ahead):
