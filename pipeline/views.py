@@ -59,7 +59,9 @@ def render_views(
     return pack_mask(visible), camera, intrinsic
 
 
-def _check(points: np.ndarray, original_camera: np.ndarray, sequence: str, views: list[int]):
+def _check(
+    points: np.ndarray, original_camera: np.ndarray, sequence: str, views: list[int]
+) -> None:
     if not views:
         raise DataError(f"sequence {sequence!r}: no view indices to render; ask for >= 1 view")
     if points.ndim != 3 or points.shape[-1] != 3 or points.shape[0] == 0:
