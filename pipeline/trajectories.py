@@ -1,0 +1,204 @@
+"""Virtual camera trajectories around each frame's cloud (paper §3.1, "natural camera trajectory").
+
+The camera moves on a sphere centred at the centre (mean) of each frame's cloud, with radius =
+the distance from that centre to the frame's original camera. Point clouds carry no world-up
+convention, so the sphere is defined in the frame of the ORIGINAL camera of each frame:
+
+- up is the original camera's -y axis (OpenCV: y points down), made orthogonal to the
+  direction from the centre to the original camera (so that camera is exactly on the equator);
+  were that direction parallel to y, the camera's z and then x axes take up's place;
+- theta is the angle in the horizontal plane (orthogonal to up) and phi the elevation above it;
+  (theta, phi) = (pi/2, 0) is exactly the original camera position, and theta < pi/2 lies to
+  the original camera's left.
+
+Modes:
+- `sweep` (the paper's default): theta runs in even steps over `sweep_deg` (150 degrees)
+  centred on the original camera, i.e. from pi/2 - 5pi/12 to pi/2 + 5pi/12 (left to right) or
+  the reverse, direction random; a single frame sits at the sweep's start.
+- `full-circle` (the paper's Synthia setting): theta advances 360/T degrees per frame over T
+  frames (30 degrees over 12 frames), from a random start in a random direction.
+- `random` (the paper's ablation): every frame draws an independent viewpoint: theta uniform in
+  the sweep's range, phi uniform within the elevation bound, zoom log-uniform.
+
+In `sweep` and `full-circle`, phi and the zoom follow smooth random curves: a sum of `modes`
+sines over the sequence with random phases and weights summing to 1, so phi stays within
++-`elevation_deg` and changes by at most pi * modes * elevation_deg / (T - 1) degrees per
+frame. The zoom scales the focal length within `zoom_range` (log-scale curve).
+
+The camera looks at the centre with the sphere's up as its up vector (no roll); it is returned
+as world-from-camera poses (OpenCV axes) and intrinsics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.seeding import rng_from
+
+MODES = ("sweep", "full-circle", "random")
+
+
+@dataclass(frozen=True)
+class TrajectoryConfig:
+    """Defaults are the paper's; where it is silent (image, intrinsics, zoom) we chose a 320x240
+    depth camera with the PrimeSense/Kinect v1 intrinsics (open3d's PrimeSenseDefault, f = 525
+    px at 640x480) halved, and zooms of 0.8x to 1.25x of that focal length."""
+
+    mode: str = "sweep"
+    sweep_deg: float = 150.0  # horizontal span of a `sweep`, centred on the original camera
+    elevation_deg: float = 5.0  # phi stays within +- this
+    zoom_range: tuple[float, float] = (0.8, 1.25)  # factor on the focal length
+    modes: int = 3  # sines in the smooth perturbations of phi and zoom
+    image_size: tuple[int, int] = (320, 240)  # (width, height)
+    focal: tuple[float, float] = (262.5, 262.5)  # (fx, fy) in pixels at zoom 1
+    principal_point: tuple[float, float] = (159.5, 119.5)  # (cx, cy): the image centre
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mode not in MODES:
+            problems.append(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if not 0 <= self.sweep_deg <= 360:
+            problems.append(f"sweep_deg {self.sweep_deg} must be within [0, 360]")
+        if not 0 <= self.elevation_deg < 90:
+            problems.append(f"elevation_deg {self.elevation_deg} must be within [0, 90)")
+        if not 0 < self.zoom_range[0] <= self.zoom_range[1]:
+            problems.append(f"zoom_range {self.zoom_range} must be (low, high), 0 < low <= high")
+        if self.modes < 1:
+            problems.append(f"modes {self.modes} must be >= 1")
+        if min(self.image_size) < 1 or min(self.focal) <= 0:
+            problems.append(f"image_size {self.image_size} and focal {self.focal} must be > 0")
+        if problems:
+            raise DataError("trajectory config: " + "; ".join(problems))
+
+
+def view_angles(
+    num_frames: int, rng: np.random.Generator, config: TrajectoryConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """theta [T], phi [T] (radians, (pi/2, 0) = the original camera) and zoom [T]."""
+    t = num_frames
+    half = math.radians(config.sweep_deg) / 2
+    elevation = math.radians(config.elevation_deg)
+    low, high = math.log(config.zoom_range[0]), math.log(config.zoom_range[1])
+    if config.mode == "random":
+        theta = math.pi / 2 + rng.uniform(-half, half, t)
+        phi = rng.uniform(-elevation, elevation, t)
+        return theta, phi, np.exp(rng.uniform(low, high, t))
+    direction = 1.0 if rng.random() < 0.5 else -1.0
+    steps = np.arange(t)
+    if config.mode == "sweep":
+        offset = -half + steps * (2 * half / max(t - 1, 1))
+    else:  # full-circle
+        offset = rng.uniform(0, 2 * math.pi) + steps * (2 * math.pi / t)
+    theta = math.pi / 2 + direction * offset
+    phi = elevation * smooth_curve(t, rng, config.modes)
+    zoom = np.exp((low + high) / 2 + (high - low) / 2 * smooth_curve(t, rng, config.modes))
+    return theta, phi, zoom
+
+
+def smooth_curve(num_frames: int, rng: np.random.Generator, modes: int) -> np.ndarray:
+    """[T] values within [-1, 1]: sum_k a_k sin(pi k s + p_k) over s in [0, 1], sum |a_k| = 1,
+    lower frequencies weighted more. Its slope is at most pi * modes per sequence."""
+    s = np.linspace(0.0, 1.0, num_frames)[:, None]
+    k = np.arange(1, modes + 1)
+    weight = rng.uniform(0.0, 1.0, modes) / k
+    weight /= weight.sum()
+    phase = rng.uniform(0.0, 2 * math.pi, modes)
+    return (weight * np.sin(math.pi * k * s + phase)).sum(1)
+
+
+def sphere_frames(
+    points: np.ndarray, original_camera: np.ndarray, sequence: str = "?"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """points [T,N,3], original_camera [T,4,4] -> centre [T,3], radius [T], axes [T,3,3] whose
+    columns are (theta = 0, theta = pi/2 (towards the original camera), up)."""
+    centre = points.astype(np.float64).mean(1)
+    eye = original_camera[:, :3, 3].astype(np.float64)
+    rotation = original_camera[:, :3, :3].astype(np.float64)
+    towards = eye - centre
+    radius = np.linalg.norm(towards, axis=1)
+    size = np.sqrt(((points - centre[:, None]) ** 2).sum(-1).mean(1))
+    for frame in np.flatnonzero(radius <= 1e-6 * np.maximum(size, 1e-300)):
+        raise DataError(
+            f"sequence {sequence!r} frame {frame}: the original camera sits at the centre of "
+            f"the cloud (distance {radius[frame]:.3g}), so no view sphere can be built; check "
+            "the camera poses of that frame (world-from-camera, OpenCV axes)"
+        )
+    towards /= radius[:, None]
+    up = np.empty_like(towards)
+    for frame in range(len(towards)):
+        # -y of the original camera, else its z, else its x: the first not parallel to `towards`.
+        for candidate in (-rotation[frame, :, 1], rotation[frame, :, 2], rotation[frame, :, 0]):
+            ortho = candidate - (candidate @ towards[frame]) * towards[frame]
+            if np.linalg.norm(ortho) > 0.1:
+                up[frame] = ortho / np.linalg.norm(ortho)
+                break
+    side = np.cross(towards, up)
+    return centre, radius, np.stack([side, towards, up], axis=-1)
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """world_from_camera [...,4,4] (OpenCV axes) of cameras at `eye` looking at `target`, with
+    image-up (-y) as close to `up` as possible. Where the view is parallel to `up`, the world
+    axis least aligned with the view stands in for it."""
+    eye, target, up = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in (eye, target, up)))
+    forward = target - eye
+    forward = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
+    right = np.cross(forward, up)
+    norm = np.linalg.norm(right, axis=-1, keepdims=True)
+    parallel = norm[..., 0] <= 1e-9 * np.linalg.norm(up, axis=-1)
+    if parallel.any():
+        axis = np.eye(3)[np.argmin(np.abs(forward[parallel]), axis=-1)]
+        right[parallel] = np.cross(forward[parallel], axis)
+        norm = np.linalg.norm(right, axis=-1, keepdims=True)
+    right = right / norm
+    pose = np.zeros(eye.shape[:-1] + (4, 4))
+    pose[..., :3, 0] = right
+    pose[..., :3, 1] = np.cross(forward, right)
+    pose[..., :3, 2] = forward
+    pose[..., :3, 3] = eye
+    pose[..., 3, 3] = 1.0
+    return pose
+
+
+def camera_trajectory(
+    points: np.ndarray,
+    original_camera: np.ndarray,
+    rng: np.random.Generator,
+    config: TrajectoryConfig,
+    sequence: str = "?",
+) -> tuple[np.ndarray, np.ndarray]:
+    """One view's cameras over a sequence: world_from_camera float32 [T,4,4] and intrinsics
+    float32 [T,3,3]. `points` [T,N,3] only supplies each frame's centre."""
+    centre, radius, axes = sphere_frames(points, original_camera, sequence)
+    theta, phi, zoom = view_angles(len(centre), rng, config)
+    local = np.stack(
+        [np.cos(phi) * np.cos(theta), np.cos(phi) * np.sin(theta), np.sin(phi)], axis=-1
+    )
+    eye = centre + radius[:, None] * np.einsum("tij,tj->ti", axes, local)
+    pose = look_at(eye, centre, axes[..., 2])
+    k = np.zeros((len(centre), 3, 3))
+    k[:, 0, 0] = config.focal[0] * zoom
+    k[:, 1, 1] = config.focal[1] * zoom
+    k[:, 0, 2], k[:, 1, 2] = config.principal_point
+    k[:, 2, 2] = 1.0
+    return pose.astype(np.float32), k.astype(np.float32)
+
+
+def view_trajectory(
+    points: np.ndarray,
+    original_camera: np.ndarray,
+    dataset: str,
+    sequence: str,
+    view: int,
+    config: TrajectoryConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`camera_trajectory` seeded by (dataset, sequence, view): the same view index gives the
+    same cameras whatever else is rendered."""
+    if view < 0:
+        raise DataError(f"sequence {sequence!r}: view index {view} must be >= 0")
+    rng = rng_from(dataset, sequence, view)
+    return camera_trajectory(points, original_camera, rng, config, sequence)

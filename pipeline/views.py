@@ -1,0 +1,82 @@
+"""Partial-view variants of one sequence (paper §3.1): trajectories, then occlusion.
+
+Store-free: the caller writes the result into `view/*` of the store. Each view is seeded by
+(dataset, sequence, view index) alone, so a view's bytes do not depend on which other views are
+rendered with it, nor on worker order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from c2p4d.kernels.zbuffer import OcclusionOptions, pack_mask, visible_mask
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.trajectories import TrajectoryConfig, view_trajectory
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """How many views a sequence gets (the paper does not say; 8 is ours), their trajectories
+    and the occlusion test."""
+
+    num_views: int = 8
+    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    occlusion: OcclusionOptions = field(default_factory=OcclusionOptions)
+
+    def __post_init__(self) -> None:
+        if self.num_views <= 0:
+            raise DataError(f"view config: num_views {self.num_views} must be >= 1")
+
+
+def render_views(
+    points: np.ndarray,
+    original_camera: np.ndarray,
+    dataset: str,
+    sequence: str,
+    view_indices: Iterable[int],
+    config: ViewConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """points [F,N,3], original_camera [F,4,4] (world-from-camera) -> for each view index:
+    visible uint8 [V,F,ceil(N/8)] (bit-packed, kernels.zbuffer.pack_mask), camera float32
+    [V,F,4,4] (world-from-camera) and intrinsics float32 [V,F,3,3]."""
+    views = [int(v) for v in view_indices]
+    _check(points, original_camera, sequence, views)
+    cameras, intrinsics = zip(
+        *(
+            view_trajectory(points, original_camera, dataset, sequence, v, config.trajectory)
+            for v in views
+        ),
+        strict=True,
+    )
+    camera, intrinsic = np.stack(cameras), np.stack(intrinsics)
+    # The occlusion uses the float32 cameras that are stored, so the stored data reproduce it.
+    visible = visible_mask(
+        points, camera, intrinsic, config.trajectory.image_size, config.occlusion
+    )
+    return pack_mask(visible), camera, intrinsic
+
+
+def _check(
+    points: np.ndarray, original_camera: np.ndarray, sequence: str, views: list[int]
+) -> None:
+    if not views:
+        raise DataError(f"sequence {sequence!r}: no view indices to render; ask for >= 1 view")
+    if points.ndim != 3 or points.shape[-1] != 3 or points.shape[0] == 0:
+        raise DataError(f"sequence {sequence!r}: points must be [F,N,3], got {list(points.shape)}")
+    if points.shape[1] == 0:
+        raise DataError(f"sequence {sequence!r} frame 0: the frame has no points")
+    if original_camera.shape != (points.shape[0], 4, 4):
+        raise DataError(
+            f"sequence {sequence!r}: original_camera must be [{points.shape[0]},4,4], "
+            f"got {list(original_camera.shape)}"
+        )
+    for name, value in (("points", points), ("original camera", original_camera)):
+        bad = ~np.isfinite(value.reshape(len(value), -1)).all(1)
+        if bad.any():
+            raise DataError(
+                f"sequence {sequence!r} frame {int(np.flatnonzero(bad)[0])}: NaN or infinite "
+                f"{name}; drop or repair that frame"
+            )

@@ -1,0 +1,171 @@
+"""Camera trajectories: the sweep, its bounds and smoothness, the sphere, the look-at camera."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.trajectories import (
+    TrajectoryConfig,
+    camera_trajectory,
+    look_at,
+    sphere_frames,
+    view_angles,
+    view_trajectory,
+)
+
+DEG = math.pi / 180
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q = rng.normal(size=4)
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def random_sequence(seed: int, frames: int, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A drifting cloud in front of an arbitrarily posed, moving camera."""
+    rng = np.random.default_rng(seed)
+    camera = np.tile(np.eye(4), (frames, 1, 1))
+    points = np.empty((frames, n, 3))
+    for t in range(frames):
+        camera[t, :3, :3] = random_rotation(rng)
+        camera[t, :3, 3] = rng.normal(scale=5.0, size=3)
+        local = rng.normal(scale=0.3, size=(n, 3)) + [0.2, -0.1, rng.uniform(1.0, 4.0)]
+        points[t] = local @ camera[t, :3, :3].T + camera[t, :3, 3]
+    return points.astype(np.float32), camera.astype(np.float32)
+
+
+@given(st.integers(2, 200), st.integers(0, 2**32 - 1))
+def test_sweep_spans_150_degrees_in_even_steps(frames, seed):
+    theta, phi, zoom = view_angles(frames, np.random.default_rng(seed), TrajectoryConfig())
+    offset = (theta - math.pi / 2) / DEG
+    assert abs(abs(offset[0]) - 75) < 1e-9 and abs(offset[-1] + offset[0]) < 1e-9
+    np.testing.assert_allclose(np.diff(offset), (offset[-1] - offset[0]) / (frames - 1))
+    assert np.all(np.abs(phi) <= 5 * DEG + 1e-12)
+    # Smooth: the elevation changes at most pi * modes * 5 degrees over the whole sequence.
+    assert np.all(np.abs(np.diff(phi)) <= math.pi * 3 * 5 * DEG / (frames - 1) + 1e-12)
+    assert np.all((zoom >= 0.8 - 1e-12) & (zoom <= 1.25 + 1e-12))
+
+
+def test_sweep_goes_both_ways():
+    firsts = {
+        np.sign(view_angles(10, np.random.default_rng(s), TrajectoryConfig())[0][0] - math.pi / 2)
+        for s in range(20)
+    }
+    assert firsts == {-1.0, 1.0}
+
+
+def test_full_circle_turns_30_degrees_per_frame_over_12_frames():
+    config = TrajectoryConfig(mode="full-circle")
+    theta, phi, _ = view_angles(12, np.random.default_rng(0), config)
+    np.testing.assert_allclose(np.abs(np.diff(theta)) / DEG, 30.0)
+    assert np.all(np.abs(phi) <= 5 * DEG)
+
+
+def test_random_mode_draws_independent_viewpoints_within_the_ranges():
+    theta, phi, zoom = view_angles(500, np.random.default_rng(0), TrajectoryConfig(mode="random"))
+    offset = (theta - math.pi / 2) / DEG
+    assert offset.min() >= -75 and offset.max() <= 75 and np.ptp(offset) > 140
+    assert np.all(np.abs(phi) <= 5 * DEG) and np.all((zoom >= 0.8) & (zoom <= 1.25))
+    # Independent: consecutive frames are not close the way a sweep's are.
+    assert np.median(np.abs(np.diff(offset))) > 20
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20))
+def test_cameras_stay_on_the_sphere_and_look_at_the_centre_without_roll(seed, frames):
+    points, original = random_sequence(seed, frames)
+    centre, radius, axes = sphere_frames(points, original)
+    pose, k = camera_trajectory(points, original, np.random.default_rng(seed), TrajectoryConfig())
+    assert pose.dtype == np.float32 and k.dtype == np.float32
+    rotation, eye = pose[:, :3, :3].astype(np.float64), pose[:, :3, 3].astype(np.float64)
+    np.testing.assert_allclose(
+        rotation @ rotation.transpose(0, 2, 1), np.eye(3)[None].repeat(frames, 0), atol=1e-5
+    )
+    np.testing.assert_allclose(np.linalg.det(rotation), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(eye - centre, axis=1), radius, rtol=1e-5)
+    forward = (centre - eye) / radius[:, None]
+    np.testing.assert_allclose(rotation[:, :, 2], forward, atol=1e-5)
+    up = axes[..., 2]
+    # No roll: the image x axis is horizontal, and image-up (-y) leans towards the sphere's up.
+    np.testing.assert_allclose((rotation[:, :, 0] * up).sum(1), 0.0, atol=1e-5)
+    assert np.all((-rotation[:, :, 1] * up).sum(1) > 0.99)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_theta_half_pi_phi_zero_is_the_original_camera(seed):
+    points, original = random_sequence(seed, 5)
+    still = TrajectoryConfig(sweep_deg=0, elevation_deg=0, zoom_range=(1.0, 1.0))
+    pose, k = camera_trajectory(points, original, np.random.default_rng(seed), still)
+    np.testing.assert_allclose(pose[:, :3, 3], original[:, :3, 3], atol=1e-4)
+    # Its up is the original camera's -y, so it looks at the centre with no roll against it.
+    _, _, axes = sphere_frames(points, original)
+    y = original[:, :3, 1].astype(np.float64)
+    np.testing.assert_allclose((axes[..., 2] * -y).sum(1), 1.0, atol=0.2)
+    np.testing.assert_allclose(k[:, 0, 0], 262.5)
+    np.testing.assert_allclose(k[:, :2, 2], [[159.5, 119.5]] * 5)
+
+
+def test_theta_below_half_pi_is_to_the_left_of_the_original_camera():
+    points = np.zeros((1, 4, 3), np.float32)
+    points[0, :, 2] = 2.0  # a cloud 2 m in front of a camera at the origin (identity pose)
+    original = np.eye(4, dtype=np.float32)[None]
+    centre, _, axes = sphere_frames(points, original)
+    side = axes[0, :, 0]  # the direction of theta = 0 from the centre
+    np.testing.assert_allclose(side, [-1.0, 0.0, 0.0], atol=1e-12)  # the camera's left (-x)
+    np.testing.assert_allclose(axes[0, :, 2], [0.0, -1.0, 0.0], atol=1e-12)  # up is -y
+
+
+def test_look_at_handles_a_view_parallel_to_up():
+    pose = look_at(np.zeros(3), np.array([0.0, 0.0, 5.0]), np.array([0.0, 0.0, 1.0]))
+    rotation = pose[:3, :3]
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(rotation[:, 2], [0.0, 0.0, 1.0])
+    assert np.isfinite(pose).all()
+
+
+def test_look_at_keeps_image_up_towards_up():
+    pose = look_at(np.array([3.0, 1.0, 0.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]))
+    assert pose[1, 1] < 0  # camera y (down) points down in the world
+    assert abs(pose[1, 0]) < 1e-12  # camera x is horizontal
+
+
+def test_views_are_seeded_by_names():
+    points, original = random_sequence(0, 8)
+    config = TrajectoryConfig()
+    a = view_trajectory(points, original, "synth-hoi", "seq-1", 3, config)
+    b = view_trajectory(points, original, "synth-hoi", "seq-1", 3, config)
+    c = view_trajectory(points, original, "synth-hoi", "seq-1", 4, config)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_camera_at_the_centre_of_the_cloud_is_an_error_naming_the_frame():
+    points, original = random_sequence(1, 4)
+    original[2, :3, 3] = points[2].astype(np.float64).mean(0)
+    with pytest.raises(DataError, match="'walk' frame 2"):
+        view_trajectory(points, original, "d", "walk", 0, TrajectoryConfig())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"mode": "spiral"}, {"zoom_range": (1.2, 0.8)}, {"elevation_deg": 90}, {"modes": 0}],
+)
+def test_bad_config_is_a_data_error(options):
+    with pytest.raises(DataError, match="trajectory config"):
+        TrajectoryConfig(**options)
+
+
+def test_negative_view_index_is_a_data_error():
+    points, original = random_sequence(0, 2)
+    with pytest.raises(DataError, match="view index -1"):
+        view_trajectory(points, original, "d", "s", -1, TrajectoryConfig())
