@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def run(topic: str, quick: bool) -> None:
     path = HERE / f"bench_{topic}.py"
     spec = importlib.util.spec_from_file_location(f"bench_{topic}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     started = time.perf_counter()
     print(f"\n## {topic}{' (quick)' if quick else ''}\n", flush=True)
