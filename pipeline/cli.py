@@ -246,19 +246,29 @@ def info(store_path: Path) -> None:
 @click.option("--sequence", help="Sequence name [the first one].")
 @click.option("--frames", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option(
+    "--views",
+    "with_views",
+    is_flag=True,
+    help="Draw two partial views beside the complete frames, and the camera paths.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="PNG file to write [<store>-<sequence>.png next to the store].",
+    help="PNG file to write [<store>-<sequence>[-views].png next to the store].",
 )
-def preview(store_path: Path, sequence: str | None, frames: int, out: Path | None) -> None:
-    """Draw a few frames of one sequence, coloured by semantic class, to a PNG."""
-    from c2p4d.pipeline.preview import preview_sequence
+def preview(
+    store_path: Path, sequence: str | None, frames: int, with_views: bool, out: Path | None
+) -> None:
+    """Draw a few frames of one sequence to a PNG, as its sensor saw them, coloured by class."""
+    from c2p4d.pipeline.preview import preview_sequence, preview_views
     from c2p4d.pipeline.store import Store
 
     store = Store.open(store_path)
     name = sequence or store.names[0]
-    out = out or store.path.with_name(f"{store.path.stem}-{name}.png")
-    click.echo(f"wrote {preview_sequence(store, name, out, frames)}")
+    suffix = "-views" if with_views else ""
+    out = out or store.path.with_name(f"{store.path.stem}-{name}{suffix}.png")
+    draw = preview_views if with_views else preview_sequence
+    click.echo(f"wrote {draw(store, name, out, num_frames=frames)}")
 
 
 @main.command("partial-views")

@@ -12,9 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from c2p4d.pipeline.errors import DataError  # noqa: E402
 from c2p4d.pipeline.store import Store  # noqa: E402
 
 _UNLABELLED = (0.6, 0.6, 0.6, 1.0)
+_HIDDEN = (0.85, 0.85, 0.85, 0.6)
 
 
 def class_colours(num_classes: int) -> np.ndarray:
@@ -62,6 +64,66 @@ def preview_sequence(store: Store, name: str, out: str | Path, num_frames: int =
     legend(fig, store.class_names, colours, np.unique(seq.point_label))
     fig.suptitle(f"{store.dataset} / {name}", fontsize=12)
     return save(fig, out)
+
+
+def preview_views(
+    store: Store, name: str, out: str | Path, views: tuple[int, ...] = (0, 1), num_frames: int = 4
+) -> Path:
+    """The complete frames next to partial views at a few time steps, each drawn from the
+    original sensor (hidden points faint), and the virtual cameras' paths seen from above."""
+    if store.num_views == 0:
+        raise DataError(f"{store.path} has no partial views yet; run `c2p-data partial-views`")
+    views = tuple(v for v in views if v < store.num_views)
+    s = store.index_of(name)
+    seq = store.read_sequence(s).filled()
+    rendered = [store.read_view(s, v) for v in views]
+    frames = np.linspace(0, seq.num_frames - 1, min(num_frames, seq.num_frames)).round()
+    frames = frames.astype(int)
+    colours = class_colours(len(store.class_names))
+    hidden = np.array(_HIDDEN)
+    columns = 1 + len(views)
+    fig = plt.figure(figsize=(3.6 * (columns + 1.3), 3.0 * len(frames)))
+    grid = fig.add_gridspec(len(frames), columns + 1, width_ratios=[1] * columns + [1.3])
+    for row, f in enumerate(frames):
+        point_colours = colours[seq.point_label[f]]
+        action = seq.action[f]
+        when = f"frame {f}" + (f" ({store.action_names[action]})" if action >= 0 else "")
+        ax = fig.add_subplot(grid[row, 0])
+        draw_view(ax, seq.points[f], seq.camera[f], point_colours, f"complete, {when}")
+        for column, (v, (visible, _, _)) in enumerate(zip(views, rendered, strict=True)):
+            ax = fig.add_subplot(grid[row, column + 1])
+            shown = np.where(visible[f][:, None], point_colours, hidden)
+            kept = int(visible[f].sum())
+            draw_view(ax, seq.points[f], seq.camera[f], shown, f"view {v}: {kept} points seen")
+    draw_paths(fig.add_subplot(grid[:, columns]), seq, rendered, views, frames)
+    legend(fig, store.class_names, colours, np.unique(seq.point_label))
+    fig.suptitle(f"{store.dataset} / {name}: partial views (grey = hidden)", fontsize=12)
+    return save(fig, out)
+
+
+def draw_paths(ax, seq, rendered, views: tuple[int, ...], frames: np.ndarray) -> None:
+    """Top-down (the first sensor's x-z plane): the cloud, the sensor and each view's camera
+    path, with the drawn time steps marked."""
+    camera_from_world = np.linalg.inv(seq.camera[0])
+
+    def top(points: np.ndarray) -> np.ndarray:
+        local = points @ camera_from_world[:3, :3].T + camera_from_world[:3, 3]
+        return local[..., [0, 2]]
+
+    cloud = top(seq.points[frames].reshape(-1, 3))
+    ax.scatter(*cloud.T, s=1, c="0.75", linewidths=0)
+    sensor = top(seq.camera[:, :3, 3])
+    ax.plot(*sensor.T, "k-", lw=2, label="original sensor")
+    for v, (_, camera, _) in zip(views, rendered, strict=True):
+        path = top(camera[:, :3, 3])
+        (line,) = ax.plot(*path.T, "-", lw=1.5, label=f"view {v}")
+        ax.plot(*path[frames].T, "o", color=line.get_color(), ms=5)
+        ax.annotate("start", path[0], fontsize=8, color=line.get_color())
+    ax.set_aspect("equal")
+    ax.set_title("camera paths from above", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def legend(fig, names: list[str], colours: np.ndarray, present: np.ndarray) -> None:

@@ -67,7 +67,7 @@ def _slurm_cluster(options: SlurmOptions):
         job_name="c2p4d",
         log_directory=options.log_directory,
         job_script_prologue=[f"export {k}={v}" for k, v in _WORKER_ENV.items()],
-        scheduler_options={"dashboard_address": None},
+        scheduler_options={"dashboard_address": ":0"},
     )
 
 
@@ -98,7 +98,7 @@ def dask_client(options: ClusterOptions) -> Iterator[distributed.Client]:
             n_workers=options.workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never clash with another Dask on 8787
             silence_logs=logging.ERROR,
             env=_WORKER_ENV,
         )
