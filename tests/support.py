@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+# synth-hoi small enough for tests: 6 sequences x 24 frames x 256 points.
+TINY = {"num_sequences": 6, "frames_per_sequence": 24, "image_width": 64, "image_height": 48}
+TINY_ARGS = [arg for k, v in TINY.items() for arg in ("-o", f"{k}={v}")] + ["--points", "256"]
+
+
+def copy_store(store: Path, folder: Path) -> Path:
+    """A private copy of a store, for a test that changes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copytree(store, folder / store.name))
 
 
 def c2p_data(*args: object, check: bool = True, **popen) -> subprocess.CompletedProcess:
@@ -24,3 +38,17 @@ def store_digests(path: Path) -> dict[str, str]:
         for f in sorted(Path(path).rglob("*"))
         if f.is_file()
     }
+
+
+def kill_when_flagged(args: list, flags: Path, at_least: int, timeout: float = 180) -> None:
+    """Run `c2p-data ARGS` and SIGKILL its whole process group (client, scheduler, workers)
+    as soon as `flags` holds `at_least` files, as a cluster kills a job: a run killed midway."""
+    command = [sys.executable, "-m", "c2p4d.pipeline", *map(str, args)]
+    job = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not (flags.is_dir() and sum(1 for f in flags.rglob("*") if f.is_file()) >= at_least):
+        assert job.poll() is None, "the job ended before it could be killed"
+        assert time.monotonic() < deadline, "the job made no progress"
+        time.sleep(0.01)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()

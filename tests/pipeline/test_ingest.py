@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 
 import distributed
 import numpy as np
 import pytest
 import zarr
-from support import c2p_data, store_digests
+from support import TINY, TINY_ARGS, c2p_data, copy_store, kill_when_flagged, store_digests
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.run import ClusterOptions, ingest
 from c2p4d.pipeline.sources.synth_hoi import SynthHOI
 from c2p4d.pipeline.store import Store
 
-TINY = {"num_sequences": 6, "frames_per_sequence": 24, "image_width": 64, "image_height": 48}
-TINY_ARGS = [arg for k, v in TINY.items() for arg in ("-o", f"{k}={v}")] + ["--points", 256]
 
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The tiny dataset ingested once, by one worker, uninterrupted."""
-    out = tmp_path_factory.mktemp("reference")
-    result = c2p_data("ingest", "--dataset", "synth-hoi", "--out", out, *TINY_ARGS, "--workers", 1)
-    assert "ingested 6 sequences, 144 frames, 36,864 points" in result.stdout
-    return out / "synth-hoi.zarr"
+@pytest.fixture
+def reference(tiny_store):
+    return tiny_store
 
 
 def test_two_workers_write_the_same_bytes(reference, tmp_path):
@@ -40,24 +28,16 @@ def test_two_workers_write_the_same_bytes(reference, tmp_path):
 
 
 def test_rerun_skips_done_sequences(reference, tmp_path):
-    result = c2p_data("ingest", "--dataset", "synth-hoi", "--out", reference.parent, *TINY_ARGS)
+    copy = copy_store(reference, tmp_path)
+    result = c2p_data("ingest", "--dataset", "synth-hoi", "--out", copy.parent, *TINY_ARGS)
     assert "(0 sequences written by this run)" in result.stdout
 
 
 def test_killed_run_resumes_to_the_same_bytes(reference, tmp_path):
     """SIGKILL the whole job (client, scheduler and workers) midway, then run it again."""
     args = ["ingest", "--dataset", "synth-hoi", "--out", tmp_path, *TINY_ARGS]
-    command = [sys.executable, "-m", "c2p4d.pipeline", *map(str, args), "--workers", "2",
-               "--block-size", "1"]  # fmt: skip
-    job = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
     flags = tmp_path / "synth-hoi.zarr" / "seq" / "done" / "c"
-    deadline = time.monotonic() + 120
-    while not (flags.is_dir() and len(list(flags.iterdir())) >= 2):
-        assert job.poll() is None, "the job ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
+    kill_when_flagged([*args, "--workers", 2, "--block-size", 1], flags, at_least=2)
 
     killed = Store.open(tmp_path / "synth-hoi.zarr")
     done = killed.done()
@@ -112,9 +92,7 @@ def test_store_of_another_version_or_dataset_is_refused(reference, tmp_path):
         ("format_version", 99, "format version 99.*delete it and run `c2p-data ingest`"),
         ("dataset", "hoi4d", "already holds 'hoi4d'"),
     ]:
-        copy = tmp_path / key / "synth-hoi.zarr"
-        copy.parent.mkdir()
-        subprocess.run(["cp", "-r", str(reference), str(copy)], check=True)
+        copy = copy_store(reference, tmp_path / key)
         zarr.open_group(copy, mode="r+").attrs[key] = value
         before = store_digests(copy)
         result = c2p_data("ingest", "--dataset", "synth-hoi", "--out", copy.parent, *TINY_ARGS,

@@ -1,0 +1,118 @@
+"""`c2p-data partial-views`: views in the store, determinism, kill and resume, bad input."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import zarr
+from support import c2p_data, copy_store, kill_when_flagged, store_digests
+
+from c2p4d.pipeline.store import Store
+
+VIEWS = ["--views", 3]
+
+
+@pytest.fixture(scope="module")
+def viewed(tiny_store, tmp_path_factory):
+    """The tiny store with 3 views, rendered by one worker, uninterrupted."""
+    store = copy_store(tiny_store, tmp_path_factory.mktemp("viewed"))
+    result = c2p_data("partial-views", store, *VIEWS, "--workers", 1)
+    assert re.search(r"rendered 18 views \(432 frames\) .* views/s", result.stdout)
+    return store
+
+
+def test_views_are_in_the_store_and_in_front_of_their_cameras(viewed):
+    store = Store.open(viewed)
+    assert store.num_views == 3 and store.views_done().all()
+    assert store.view_config["trajectory"]["mode"] == "sweep"
+    for s in range(store.num_sequences):
+        points = store.read_sequence(s).points
+        for v in range(3):
+            visible, camera, intrinsics = store.read_view(s, v)
+            assert 0.05 < visible.mean() < 0.95  # partial, not empty, not everything
+            local = np.einsum("fij,fnj->fni", np.linalg.inv(camera)[:, :3, :3], points)
+            local += np.linalg.inv(camera)[:, None, :3, 3]
+            pixels = np.einsum("fij,fnj->fni", intrinsics, local)
+            u, v_, z = (
+                pixels[..., 0] / pixels[..., 2],
+                pixels[..., 1] / pixels[..., 2],
+                local[..., 2],
+            )
+            seen = visible & (z > 0) & (u >= -0.5) & (u < 319.5) & (v_ >= -0.5) & (v_ < 239.5)
+            assert (seen == visible).all()  # every visible point is in the image, in front
+
+
+def test_two_workers_write_the_same_bytes(tiny_store, viewed, tmp_path):
+    store = copy_store(tiny_store, tmp_path)
+    c2p_data("partial-views", store, *VIEWS, "--workers", 2, "--block-size", 1)
+    assert store_digests(store) == store_digests(viewed)
+
+
+def test_killed_run_resumes_to_the_same_bytes(tiny_store, viewed, tmp_path):
+    store = copy_store(tiny_store, tmp_path)
+    args = ["partial-views", store, *VIEWS, "--block-size", 1]
+    kill_when_flagged([*args, "--workers", 2], store / "view" / "done" / "c", at_least=3)
+    killed, finished = Store.open(store), Store.open(viewed)
+    done = killed.views_done()
+    assert 3 <= done.sum() < done.size
+    for v, s in np.argwhere(done):  # whatever is marked done is whole and right
+        for got, want in zip(killed.read_view(s, v), finished.read_view(s, v), strict=True):
+            np.testing.assert_array_equal(got, want)
+    result = c2p_data(*args)
+    assert f"rendered {done.size - done.sum()} views" in result.stdout
+    assert store_digests(store) == store_digests(viewed)
+
+
+def test_rerun_skips_done_views_and_other_settings_need_replace(viewed, tmp_path):
+    store = copy_store(viewed, tmp_path)
+    assert "rendered 0 views" in c2p_data("partial-views", store, *VIEWS).stdout
+    refused = c2p_data("partial-views", store, "--views", 2, check=False)
+    assert refused.returncode != 0 and "pass --replace" in refused.stderr
+    replaced = c2p_data("partial-views", store, "--views", 2, "--mode", "random", "--replace")
+    assert "rendered 12 views" in replaced.stdout
+    assert Store.open(store).view_config["trajectory"]["mode"] == "random"
+
+
+def test_preview_views(viewed, tmp_path):
+    png = tmp_path / "views.png"
+    c2p_data("preview", viewed, "--views", "--out", png, "--frames", 2)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_slurm_dry_run_prints_the_job_script(viewed):
+    result = c2p_data("partial-views", viewed, "--slurm", "--queue", "gpu-short", "--cores", 4,
+                      "--memory", "16GB", "--walltime", "00:30:00", "--dry-run")  # fmt: skip
+    script = result.stdout
+    for line in ("#SBATCH -p gpu-short", "#SBATCH --cpus-per-task=4", "#SBATCH -t 00:30:00",
+                 "export NUMBA_NUM_THREADS=1", "--nworkers 4"):  # fmt: skip
+        assert line in script, script
+    assert re.search(r"#SBATCH --mem=1[45]G", script)
+    assert "rendered" not in script  # nothing ran
+
+
+def test_incomplete_or_foreign_store_is_refused(tiny_store, tmp_path):
+    store = copy_store(tiny_store, tmp_path / "incomplete")
+    zarr.open_group(store, mode="r+")["seq/done"][2] = False
+    result = c2p_data("partial-views", store, *VIEWS, check=False)
+    assert result.returncode != 0 and "1 sequences are not written" in result.stderr
+    assert "view" not in zarr.open_group(store, mode="r")  # nothing was started
+
+    other = copy_store(tiny_store, tmp_path / "other")
+    zarr.open_group(other, mode="r+").attrs["format_version"] = 0
+    result = c2p_data("partial-views", other, *VIEWS, check=False)
+    assert result.returncode != 0 and "format version 0" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--views", 0], r"Invalid value for '--views': 0 is not in the range x>=1"),
+        (["-o", "fov=3"], "partial-views takes: .*image_size"),
+        (["-o", "image_size=320"], r"image_size='320': expected tuple\[int, int\]"),
+    ],
+)
+def test_bad_options(viewed, args, message):
+    result = c2p_data("partial-views", viewed, *args, check=False)
+    assert result.returncode != 0 and re.search(message, result.stderr), result.stderr
