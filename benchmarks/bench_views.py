@@ -1,0 +1,104 @@
+"""Partial views through the pipeline: one whole sequence end to end, and Dask scaling.
+
+1. One sequence of synth-hoi (150 frames x 2048 points) gets 8 views on one core: trajectories,
+   occlusion and the store write (what one Dask task does per sequence), split by stage.
+2. `partial_views` on a store of 16 sequences with 1 and then 2 local Dask workers; the speed-up
+   is the wall-time ratio (numba compiles before timing: a warm-up run on a copy).
+
+    python benchmarks/bench_views.py [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from c2p4d.pipeline.run import ClusterOptions, ingest, partial_views
+from c2p4d.pipeline.sources import get_source
+from c2p4d.pipeline.store import Store
+from c2p4d.pipeline.trajectories import view_trajectory
+from c2p4d.pipeline.views import ViewConfig, render_views
+
+
+def one_sequence(root: Path, frames: int, views: int) -> dict[str, float]:
+    """Seconds per stage for `views` views of one sequence on one thread (best of 3)."""
+    source = get_source("synth-hoi", num_sequences=1, frames_per_sequence=frames)
+    ingest(source, root, ClusterOptions(workers=1))
+    store = Store.open(root / "synth-hoi.zarr", writable=True)
+    config = ViewConfig(num_views=views)
+    store.prepare_views(views, {"bench": True})
+    seq = store.read_sequence(0)
+    render_views(seq.points, seq.camera, "bench", seq.name, range(views), config)  # compile
+    best: dict[str, float] = {}
+    for _ in range(3):
+        times = {}
+        start = time.perf_counter()
+        for v in range(views):
+            view_trajectory(seq.points, seq.camera, "bench", seq.name, v, config.trajectory)
+        times["trajectories"] = time.perf_counter() - start
+        start = time.perf_counter()
+        visible, camera, intrinsics = render_views(
+            seq.points, seq.camera, "bench", seq.name, range(views), config
+        )
+        times["trajectories + occlusion"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for v in range(views):
+            store.write_view(0, v, visible[v], camera[v], intrinsics[v])
+            store.mark_view_done(v, 0)
+        times["store write"] = time.perf_counter() - start
+        times["end to end"] = times["trajectories + occlusion"] + times["store write"]
+        best = {k: min(t, best.get(k, np.inf)) for k, t in times.items()}
+    return best
+
+
+def scaling(root: Path, sequences: int, frames: int, views: int) -> dict[int, float]:
+    """Wall seconds of `partial_views` on 1 and 2 workers over the same store."""
+    source = get_source("synth-hoi", num_sequences=sequences, frames_per_sequence=frames)
+    ingest(source, root / "store", ClusterOptions(workers=2))
+    store = root / "store" / "synth-hoi.zarr"
+    config = ViewConfig(num_views=views)
+    warm = shutil.copytree(store, root / "warm" / store.name)
+    partial_views(warm, ViewConfig(num_views=1), ClusterOptions(workers=2))  # compile, cache
+    seconds = {}
+    for workers in (1, 2):
+        copy = shutil.copytree(store, root / f"w{workers}" / store.name)
+        start = time.perf_counter()
+        partial_views(copy, config, ClusterOptions(workers=workers))
+        seconds[workers] = time.perf_counter() - start
+    return seconds
+
+
+def main(quick: bool = False) -> None:
+    frames, views = (24, 2) if quick else (150, 8)
+    sequences, scale_frames = (4, 24) if quick else (16, 150)
+    threads = numba.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        numba.set_num_threads(1)
+        stages = one_sequence(Path(tmp) / "one", frames, views)
+        numba.set_num_threads(threads)
+        seconds = scaling(Path(tmp) / "scale", sequences, scale_frames, views)
+    print(
+        f"Partial views of synth-hoi, 2048 points per frame, {os.cpu_count()} CPUs "
+        "(provisional on a shared machine).\n"
+    )
+    print("| what | setting | seconds | note |")
+    print("|---|---|---:|---|")
+    for stage, value in stages.items():
+        note = "target < 0.5 s" if stage == "end to end" else ""
+        setting = f"{frames} frames x {views} views, 1 thread"
+        print(f"| one sequence, {stage} | {setting} | {value:.3f} | {note} |")
+    for workers, value in seconds.items():
+        setting = f"{sequences} sequences x {scale_frames} frames x {views} views"
+        print(f"| partial-views, {workers} Dask worker(s) | {setting} | {value:.2f} | |")
+    print(f"| speed-up, 2 workers vs 1 | | {seconds[1] / seconds[2]:.2f}x | target >= 1.8x |")
+
+
+if __name__ == "__main__":
+    main("--quick" in sys.argv)
