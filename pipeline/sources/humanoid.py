@@ -172,15 +172,15 @@ class Clip:
         """Poses at clip times [T] (seconds). A looping clip repeats, each cycle carried on from
         where the last one ended; a clip that does not loop holds its first and last poses."""
         times = np.asarray(times, float)
-        cycles = np.floor(times / self.duration).astype(np.int64) if self.loop else 0 * times
+        cycles = np.floor(times / self.duration) if self.loop else np.zeros_like(times)
         local = np.clip(times - cycles * self.duration, 0.0, self.duration)
         i = np.clip(np.searchsorted(self.times, local, side="right") - 1, 0, len(self.times) - 2)
         fraction = np.clip((local - self.times[i]) / (self.times[i + 1] - self.times[i]), 0, 1)
         poses = interpolate(self.keyframes.take(i), self.keyframes.take(i + 1), fraction)
         if not self.loop:
             return poses
-        shifts = {int(k): np.linalg.matrix_power(self.cycle, int(k)) for k in np.unique(cycles)}
-        return poses.transformed(np.stack([shifts[int(k)] for k in cycles]))
+        shifts = {k: np.linalg.matrix_power(self.cycle, int(k)) for k in np.unique(cycles)}
+        return poses.transformed(np.stack([shifts[k] for k in cycles]))
 
 
 def load_clip(name: str) -> Clip:
@@ -267,6 +267,21 @@ def opengl_matrices(
     return view.T.reshape(-1).tolist(), projection.T.reshape(-1).tolist()
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """What the renderer saw, cut to the box around everything hit and one pixel more (a person
+    fills a few percent of the image; the rest needs no work, and at 640 x 480 whole-image
+    temporaries cost more than the rendering): depth along the optical axis [h, w] (inf where
+    empty), the body and the link each pixel sees [h, w] (-1 for none; a body's base is link
+    -1 too), and the box's first row and column in the full image."""
+
+    depth: np.ndarray
+    body: np.ndarray
+    link: np.ndarray
+    top: int
+    left: int
+
+
 def render(
     pybullet: ModuleType,
     client: int,
@@ -274,10 +289,8 @@ def render(
     camera: DepthCamera,
     near: float,
     far: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Depth along the optical axis [H, W] (inf where nothing was hit), the body and the link
-    [H, W] int64 each pixel sees (-1 for none, -1 link for a body's base), with pybullet's
-    software renderer (deterministic, no window)."""
+) -> Rendered:
+    """Depth and segmentation from pybullet's software renderer (deterministic, no window)."""
     view, projection = opengl_matrices(world_from_camera, camera, near, far)
     _, _, _, buffer, segmentation = pybullet.getCameraImage(
         camera.width,
@@ -289,21 +302,30 @@ def render(
         flags=pybullet.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX,
         physicsClientId=client,
     )
-    buffer = np.asarray(buffer, np.float64).reshape(camera.height, camera.width)
-    segmentation = np.asarray(segmentation, np.int64).reshape(camera.height, camera.width)
+    shape = (camera.height, camera.width)
+    segmentation = np.asarray(segmentation).reshape(shape)
     hit = segmentation >= 0
+    rows, cols = np.flatnonzero(hit.any(1)), np.flatnonzero(hit.any(0))
+    if len(rows) == 0:
+        nothing = np.empty((0, 0), np.int64)
+        return Rendered(np.empty((0, 0)), nothing, nothing, 0, 0)
+    top, left = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
+    box = np.s_[top : rows[-1] + 2, left : cols[-1] + 2]
+    segmentation = segmentation[box].astype(np.int64)
+    hit = hit[box]
     # The depth buffer holds OpenGL's nonlinear window depth in [0, 1]; invert the projection.
-    depth = np.where(hit, far * near / (far - (far - near) * buffer), np.inf)
+    window = np.asarray(buffer).reshape(shape)[box].astype(np.float64)
+    depth = np.where(hit, far * near / (far - (far - near) * window), np.inf)
     body = np.where(hit, segmentation & ((1 << 24) - 1), -1)
     link = np.where(hit, (segmentation >> 24) - 1, -1)
-    return depth, body, link
+    return Rendered(depth, body, link, int(top), int(left))
 
 
 class Humanoid:
     """The DeepMimic body in a fresh pybullet DIRECT client, for use in a `with` block.
 
     Sources are pickled to Dask workers, so each read opens and closes its own client; that
-    costs ~50 ms, nothing next to rendering a sequence.
+    costs 10-40 ms, little next to rendering a sequence.
     """
 
     def __init__(self, scale: float = 1.0) -> None:
@@ -345,41 +367,34 @@ class Humanoid:
 
     def render(
         self, world_from_camera: np.ndarray, camera: DepthCamera, near: float, far: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Depth [H, W] (inf where empty) and the link index each pixel sees (-1 for none)."""
-        depth, _, link = render(self.pybullet, self.client, world_from_camera, camera, near, far)
-        return depth, link
+    ) -> Rendered:
+        return render(self.pybullet, self.client, world_from_camera, camera, near, far)
 
 
 def sense(
-    camera: DepthCamera, depth: np.ndarray, world_from_camera: np.ndarray, rng: np.random.Generator
+    camera: DepthCamera, image: Rendered, world_from_camera: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """What `camera`'s sensor returns for a clean depth image [H, W] (inf where empty): world
-    points [M, 3] and the flat pixel index [M] of each, after noise and dropout.
+    """What `camera`'s sensor returns for a clean rendered image: world points [M, 3] and the
+    link [M] each came from, after noise and dropout.
 
     The renderer gives no normals, so the incidence angle that decides grazing dropout comes
-    from the depth image itself: the cross product of neighbouring points' differences. Only
-    the box around what was hit (and a pixel more, for its edges) is processed: a person fills
-    a few percent of the image.
+    from the depth image itself: the cross product of neighbouring points' differences.
     """
-    rows, cols = np.nonzero(np.isfinite(depth))
-    if len(rows) == 0:
+    if image.depth.size == 0:
         return np.empty((0, 3)), np.empty(0, np.int64)
-    top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
-    box = np.s_[top : rows.max() + 2, left : cols.max() + 2]
-    rays = camera.pixel_rays.reshape(camera.height, camera.width, 3)[box]
-    crop = depth[box]
-    local = rays * np.where(np.isfinite(crop), crop, np.nan)[..., None]
+    height, width = image.depth.shape
+    rays = camera.pixel_rays.reshape(camera.height, camera.width, 3)
+    rays = rays[image.top : image.top + height, image.left : image.left + width]
+    local = rays * np.where(np.isfinite(image.depth), image.depth, np.nan)[..., None]
     normals = np.cross(_tangent(local, 1), _tangent(local, 0))
     along = np.abs(np.sum(normals * rays, -1))
     cos = along / (np.linalg.norm(normals, axis=-1) * np.linalg.norm(rays, axis=-1))
     cos = np.where(np.isfinite(cos), cos, 1.0)  # no neighbour on either side: edges decide
-    noisy = camera.sensor.corrupt(crop, cos, rng)
-    kept_rows, kept_cols = np.nonzero(np.isfinite(noisy))
-    kept = (kept_rows + top) * camera.width + kept_cols + left
+    noisy = camera.sensor.corrupt(image.depth, cos, rng)
+    rows, cols = np.nonzero(np.isfinite(noisy))
     rotation, origin = world_from_camera[:3, :3], world_from_camera[:3, 3]
-    world = origin + camera.pixel_rays[kept] @ rotation.T * noisy[kept_rows, kept_cols, None]
-    return world, kept
+    points = origin + rays[rows, cols] @ rotation.T * noisy[rows, cols, None]
+    return points, image.link[rows, cols]
 
 
 def _tangent(points: np.ndarray, axis: int) -> np.ndarray:

@@ -2,11 +2,12 @@
 
 The motion is real: the 15 DeepMimic clips that ship with pybullet (walk, run, jump, kick,
 punch, spins, flips, cartwheel, crawl, roll, two dances, two get-ups), motion capture retargeted
-to one humanoid body. The depth is rendered: a static depth sensor (optionally circling slowly)
-watches the posed body, pybullet's software renderer gives depth and the link under each pixel,
-the sensor model of the procedural worlds adds noise and holes, and what is left is
-back-projected to world points (metres, z up, floor on z = 0) labelled by body part. The floor
-is not rendered: like the person-segmented depth of MSR-Action3D, a frame holds only the body.
+to one humanoid body. The depth is rendered: a static depth sensor (optionally circling slowly;
+travelling along with a runner, who would leave any tripod's view) watches the posed body,
+pybullet's software renderer gives depth and the link under each pixel, the sensor model of
+the procedural worlds adds noise and holes, and what is left is back-projected to world points
+(metres, z up, floor on z = 0) labelled by body part. The floor is not rendered: like the
+person-segmented depth of MSR-Action3D, a frame holds only the body.
 
 A sequence plays one clip (recognition: its label is the clip) or, with clips_per_sequence > 1,
 several joined end to end with a short blend, each continuing where the last one left off
@@ -50,16 +51,15 @@ from c2p4d.pipeline.sources.render import DepthCamera, DepthSensor, look_at
 
 NAME = "mocap"
 PART_NAMES = ("head", "torso", "upper_arm", "forearm", "hand", "thigh", "shin", "foot")
+# Each link of the humanoid is named after the joint it hangs from: the hip joint moves the
+# thigh, the neck the head; the root is the pelvis.
+PART_OF_JOINT = {
+    "root": "torso", "chest": "torso", "neck": "head", "shoulder": "upper_arm",
+    "elbow": "forearm", "wrist": "hand", "hip": "thigh", "knee": "shin", "ankle": "foot",
+}  # fmt: skip
 PART_OF_LINK = np.array(
-    [
-        PART_NAMES.index({
-            "root": "torso", "chest": "torso", "neck": "head", "hip": "thigh", "knee": "shin",
-            "ankle": "foot", "shoulder": "upper_arm", "elbow": "forearm", "wrist": "hand",
-        }[link.split("_")[-1]])
-        for link in LINK_NAMES
-    ],
-    np.int16,
-)  # fmt: skip
+    [PART_NAMES.index(PART_OF_JOINT[link.split("_")[-1]]) for link in LINK_NAMES], np.int16
+)
 SPLIT_OF_EPISODE = (0, 0, 0, 0, 1, 2)  # episode e = index // 15 is in split [e % 6]
 SPEEDS = (0.8, 1.25)  # playback speed range (log-uniform)
 SCALES = (0.9, 1.1)  # body size range: people of about 1.55 to 1.9 m
@@ -88,8 +88,10 @@ class MocapConfig(SourceConfig):
     frames_per_sequence: int = 40  # 2.7 s at 15 fps: most clips once through
     fps: float = 15.0  # MSR-Action3D's frame rate
     clips_per_sequence: int = 1
-    image_width: int = 320  # MSR-Action3D's depth maps are 320 x 240
-    image_height: int = 240
+    # A Kinect's native depth resolution: a whole body 3-6 m away covers 2000-5000 pixels, so
+    # 2048 points per frame are mostly distinct (at 320 x 240 each would be drawn twice).
+    image_width: int = 640
+    image_height: int = 480
     camera_orbit: float = 0.0  # degrees per second the sensor circles the person; 0: static
 
     def __post_init__(self) -> None:
@@ -180,9 +182,7 @@ class Plan:
     @property
     def actions(self) -> np.ndarray:
         """int16 [T]: the clip playing at every frame."""
-        return np.repeat(
-            np.array(self.clips, np.int16), [p.stop - p.start for p in self.plays]
-        ).astype(np.int16)
+        return np.repeat(np.array(self.clips, np.int16), [p.stop - p.start for p in self.plays])
 
 
 class Mocap(Source):
@@ -209,6 +209,11 @@ class Mocap(Source):
                     "simulated sensor noise and dropout"
                 ),
                 "units": "metres; world z up, floor on z = 0 (not in the points)",
+                "camera": (
+                    "a depth sensor on a tripod per sequence (random azimuth, elevation 0-25 "
+                    "degrees, distance framing the whole motion); it travels along with a "
+                    "person who would leave a tripod's range (running)"
+                ),
                 "points": "the person only (floor dropped, as a person-segmented depth sensor)",
                 "labels": (
                     "per point: body part from the rendered link; per frame and per sequence: "
@@ -234,7 +239,7 @@ class Mocap(Source):
         ]
 
     def read(self, seq: SequenceInfo) -> SequenceData:
-        plan = plan_sequence(seq.name, self.config, seq.num_frames)
+        plan = plan_sequence(seq.name, self.config)
         rng = rng_from(NAME, seq.name, "sensor")
         n, frames = self.points_per_frame, plan.num_frames
         points = np.empty((frames, n, 3), np.float32)
@@ -242,11 +247,11 @@ class Mocap(Source):
         with Humanoid(plan.scale) as body:
             for t in range(frames):
                 body.set_pose(plan.poses, t)
-                depth, link = body.render(plan.cameras[t], self.camera, NEAR, FAR)
-                frame, pixels = sense(self.camera, depth, plan.cameras[t], rng)
+                image = body.render(plan.cameras[t], self.camera, NEAR, FAR)
+                frame, links = sense(self.camera, image, plan.cameras[t], rng)
                 check_frame(frame, f"{NAME} sequence {seq.name!r} frame {t}")
                 keep = resample_indices(len(frame), n, rng)
-                points[t], labels[t] = frame[keep], PART_OF_LINK[link.reshape(-1)[pixels[keep]]]
+                points[t], labels[t] = frame[keep], PART_OF_LINK[links[keep]]
         return SequenceData(
             name=seq.name,
             points=points,
@@ -273,14 +278,14 @@ def depth_camera(config: MocapConfig) -> DepthCamera:
     return DepthCamera(config.image_width, config.image_height, FOV_DEG, SENSOR)
 
 
-def plan_sequence(name: str, config: MocapConfig, num_frames: int | None = None) -> Plan:
+def plan_sequence(name: str, config: MocapConfig) -> Plan:
     """The script of sequence `name`: deterministic from the name and options, no rendering.
 
     The first clip cycles with the index, so any 15 consecutive sequences cover every clip;
     further clips (clips_per_sequence > 1) are drawn at random, never the same twice in a row.
     """
     index = sequence_index(name)
-    frames = config.frames_per_sequence if num_frames is None else num_frames
+    frames = config.frames_per_sequence
     rng = rng_from(NAME, name, "plan")
     labels = [index % len(CLIP_NAMES)]
     while len(labels) < config.clips_per_sequence:

@@ -22,12 +22,14 @@ from c2p4d.pipeline.sources.humanoid import (
     SPHERICAL_JOINTS,
     URDF_SCALE,
     Humanoid,
+    Rendered,
     load_clip,
     render,
     require_pybullet,
     sense,
 )
 from c2p4d.pipeline.sources.mocap import (
+    FOV_DEG,
     PART_NAMES,
     PART_OF_LINK,
     SPLIT_OF_EPISODE,
@@ -235,17 +237,22 @@ def test_rendered_depth_matches_ray_casting_pixel_for_pixel(eye):
         body = pybullet.createMultiBody(
             0, shape, basePosition=centre.tolist(), physicsClientId=client
         )
-        depth, bodies, links = render(pybullet, client, pose, camera, 0.1, 20.0)
+        image = render(pybullet, client, pose, camera, 0.1, 20.0)
     finally:
         pybullet.disconnect(client)
+    depth = np.full((camera.height, camera.width), np.inf)  # the cut-out back in the image
+    rows, cols = image.depth.shape
+    depth[image.top : image.top + rows, image.left : image.left + cols] = image.depth
     reference = box_depth_reference(camera, pose, half, centre)
     hit = np.isfinite(depth)
     np.testing.assert_array_equal(hit, np.isfinite(reference))
-    assert hit.sum() > 500
+    assert hit.sum() > 500 and image.depth.size < hit.size / 4  # cut to the box
     np.testing.assert_allclose(depth[hit], reference[hit], atol=1e-4)
-    assert (bodies[hit] == body).all() and (bodies[~hit] == -1).all() and (links[hit] == -1).all()
-    points, pixels = sense(camera, depth, pose, np.random.default_rng(0))
-    assert len(points) == hit.sum() and (hit.reshape(-1)[pixels]).all()
+    seen = np.isfinite(image.depth)
+    assert (image.body[seen] == body).all() and (image.body[~seen] == -1).all()
+    assert (image.link == -1).all()  # the box is the base of its body
+    points, _ = sense(camera, image, pose, np.random.default_rng(0))
+    assert len(points) == hit.sum()
     outside = np.abs(points - centre) / half
     assert np.abs(outside.max(1) - 1).max() < 1e-3  # on the surface of the box
 
@@ -253,9 +260,10 @@ def test_rendered_depth_matches_ray_casting_pixel_for_pixel(eye):
 def test_sensor_noise_and_holes_grow_with_distance():
     camera = DepthCamera(96, 72, 60)  # the default, noisy sensor
     flat = np.full((72, 96), 1.0)
+    links = np.zeros(flat.shape, np.int64)
     pose = np.eye(4)
-    near, _ = sense(camera, flat, pose, np.random.default_rng(1))
-    far, _ = sense(camera, flat * 3, pose, np.random.default_rng(1))
+    near, _ = sense(camera, Rendered(flat, links, links, 0, 0), pose, np.random.default_rng(1))
+    far, _ = sense(camera, Rendered(3 * flat, links, links, 0, 0), pose, np.random.default_rng(1))
     assert 0.9 * flat.size < len(near) < flat.size  # some random dropout
     assert np.std(near[:, 2] - 1) < np.std(far[:, 2] - 3) / 4
 
@@ -263,13 +271,12 @@ def test_sensor_noise_and_holes_grow_with_distance():
 def test_body_points_lie_on_the_links_they_are_labelled_with():
     """Noise-free: the points of each round part lie on the sphere pybullet placed there."""
     plan = plan_sequence(sequence_name(WALK), MocapConfig())
-    camera = DepthCamera(320, 240, 58.5, CLEAN)
+    camera = DepthCamera(320, 240, FOV_DEG, CLEAN)
     spheres = {0: 0.36, 1: 0.44, 2: 0.41, 8: 0.16, 14: 0.16}  # radii in humanoid.urdf
     with Humanoid(plan.scale) as body:
         body.set_pose(plan.poses, 5)
-        depth, link = body.render(plan.cameras[5], camera, 0.1, 20.0)
-        points, pixels = sense(camera, depth, plan.cameras[5], np.random.default_rng(0))
-        labels = link.reshape(-1)[pixels]
+        image = body.render(plan.cameras[5], camera, 0.1, 20.0)
+        points, labels = sense(camera, image, plan.cameras[5], np.random.default_rng(0))
         for index, radius in spheres.items():
             state = body.pybullet.getLinkState(body.body, index, physicsClientId=body.client)
             centre = np.array(state[0])  # the centre of mass: the sphere's centre here
@@ -405,22 +412,22 @@ def test_a_frame_without_points_is_a_data_error(monkeypatch):
     source = tiny()
 
     def nothing(self, *args):
-        return np.full((60, 80), np.inf), np.full((60, 80), -1)
+        none = np.empty((0, 0), np.int64)
+        return Rendered(np.empty((0, 0)), none, none, 0, 0)
 
     monkeypatch.setattr(Humanoid, "render", nothing)  # as if the body had left the view
     with pytest.raises(DataError, match=r"mocap00000.*frame 0"):
         source.read(source.index()[0])
 
 
-def knn_accuracy(x: np.ndarray, y: np.ndarray, groups: np.ndarray, test_x=None, k: int = 3):
+def knn_accuracy(x: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int = 3) -> float:
     """Accuracy of k-nearest-neighbours over standardised features, cross-validated in 3 folds
     of whole episodes (never the same sequence in training and test)."""
-    test_x = x if test_x is None else test_x
     correct = 0
     for fold in range(3):
         train, test = groups % 3 != fold, groups % 3 == fold
         mean, std = x[train].mean(0), x[train].std(0) + 1e-9
-        a, b = (x[train] - mean) / std, (test_x[test] - mean) / std
+        a, b = (x[train] - mean) / std, (x[test] - mean) / std
         nearest = np.argsort(((b[:, None] - a[None]) ** 2).sum(-1), 1)[:, :k]
         votes = y[train][nearest]
         correct += sum(np.bincount(v).argmax() == t for v, t in zip(votes, y[test], strict=True))
