@@ -363,7 +363,7 @@ class Humanoid:
         for joint, quaternion in zip(SPHERICAL_JOINTS, poses.spherical[t], strict=True):
             p.resetJointStateMultiDof(self.body, joint, quaternion, physicsClientId=client)
         for joint, angle in zip(REVOLUTE_JOINTS, poses.revolute[t], strict=True):
-            p.resetJointState(self.body, joint, angle, physicsClientId=client)
+            p.resetJointStateMultiDof(self.body, joint, [angle], physicsClientId=client)
 
     def render(
         self, world_from_camera: np.ndarray, camera: DepthCamera, near: float, far: float
