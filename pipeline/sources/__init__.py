@@ -19,6 +19,7 @@ _REGISTRY: dict[str, str] = {
     "synthia": "c2p4d.pipeline.sources.synthia:Synthia",
     "msr-action3d": "c2p4d.pipeline.sources.msr_action3d:MSRAction3D",
     "folder": "c2p4d.pipeline.sources.folder:Folder",
+    "mocap": "c2p4d.pipeline.sources.mocap:Mocap",
 }
 
 
