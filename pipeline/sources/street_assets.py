@@ -468,12 +468,15 @@ def traffic_sign(rng: np.random.Generator) -> list[Part]:
     return parts
 
 
-def traffic_light(rng: np.random.Generator, arm: float = 0.0) -> list[Part]:
-    """A post with a signal head facing +x; with `arm` > 0 a mast arm reaches that far to the
-    head's right (-y, over the road) and carries a second head at its end."""
+RED, AMBER, GREEN = range(3)  # lamps of a signal head, top to bottom
+
+
+def traffic_light(rng: np.random.Generator, lit: int, arm: float = 0.0) -> list[Part]:
+    """A post with a signal head facing +x showing lamp `lit`; with `arm` > 0 a mast arm
+    reaches that far to the head's right (-y, over the road) and carries a second head."""
     height = rng.uniform(3.0, 3.6) + (1.8 if arm > 0 else 0.0)
     post_colour = paint(rng, rng.choice(["metal", "dark_metal"]))
-    housing_colour, lit = paint(rng, "light_housing"), rng.integers(3)
+    housing_colour = paint(rng, "light_housing")
     poles = [meshes.lathe([0, 0.09, 0.07, 0], [0, 0, height, height], 8)]
     heads = [np.array([0.12, 0, min(height, 3.4) - 0.5])]
     if arm > 0:

@@ -17,7 +17,9 @@ import numpy as np
 from c2p4d.pipeline.sources import meshes
 from c2p4d.pipeline.sources.meshes import Mesh
 from c2p4d.pipeline.sources.street_assets import (
+    GREEN,
     LANE_MARKING,
+    RED,
     ROAD,
     SIDEWALK,
     Part,
@@ -34,7 +36,7 @@ from c2p4d.pipeline.sources.street_assets import (
 )
 
 CURB = 0.15  # sidewalk height above the road
-PAINT = 0.01  # thickness of lane markings: raised this much above the road
+PAINT = 0.001  # lane markings stand this far above the road: flush within the sensor noise
 FURNITURE = 0.6  # distance of lamps, trees and signs from the curb
 DEPTH_BEHIND = 30.0  # how far the ground reaches behind the facades
 
@@ -231,16 +233,16 @@ def _worn(rng: np.random.Generator, choice: int) -> np.ndarray:
 
 def _crossing_furniture(street: Street, rng: np.random.Generator) -> list[Part]:
     """At every crossing: a traffic light at the near right corner for each direction of the
-    main street (with a mast arm over the lanes at intersections) and for each direction of
-    a side street, a railing along the curb beyond each main street light, and a sign on each
-    of the other two corners."""
+    main street (green, with a mast arm over the lanes at intersections) and for each
+    direction of a side street (red), a railing along the curb beyond each main street
+    light, and a sign on each of the other two corners."""
     parts = []
     y = street.half_road + FURNITURE
     for c in street.crossings:
         arm = street.half_road - 0.5 if c.side else 0.0
         (a, b), length = c.span, rng.uniform(4, 10)
-        parts += place(traffic_light(rng, arm), ground_pose(a - 1.0, -y, np.pi, CURB))
-        parts += place(traffic_light(rng, arm), ground_pose(b + 1.0, y, 0.0, CURB))
+        parts += place(traffic_light(rng, GREEN, arm), ground_pose(a - 1.0, -y, np.pi, CURB))
+        parts += place(traffic_light(rng, GREEN, arm), ground_pose(b + 1.0, y, 0.0, CURB))
         rail_y = y - FURNITURE / 2
         for x, side in ((a - 2 - length / 2, -1), (b + 2 + length / 2, 1)):
             parts += place(fence(rng, length, railing=True), ground_pose(x, side * rail_y, 0, CURB))
@@ -248,8 +250,8 @@ def _crossing_furniture(street: Street, rng: np.random.Generator) -> list[Part]:
         parts += place(traffic_sign(rng), ground_pose(a - 1.0, y, 0.0, CURB))
         if c.side:  # for the side street's traffic, facing along y
             x = c.side + FURNITURE
-            parts += place(traffic_light(rng), ground_pose(c.x + x, -y, -np.pi / 2, CURB))
-            parts += place(traffic_light(rng), ground_pose(c.x - x, y, np.pi / 2, CURB))
+            parts += place(traffic_light(rng, RED), ground_pose(c.x + x, -y, -np.pi / 2, CURB))
+            parts += place(traffic_light(rng, RED), ground_pose(c.x - x, y, np.pi / 2, CURB))
     return parts
 
 

@@ -70,7 +70,9 @@ def _advance(x, y, heading, length, curvature):
 
 @dataclass(frozen=True)
 class Speeds:
-    """A speed profile: keyframed speeds (m/s) eased from one to the next with minimum jerk."""
+    """A speed profile: keyframed speeds (m/s) eased from one to the next with minimum jerk,
+    held before the first keyframe and after the last. Keyframe times increase; they may lie
+    before 0 or after the sequence."""
 
     times: tuple[float, ...]
     values: tuple[float, ...]
@@ -95,7 +97,7 @@ class Speeds:
         seconds and pull away at `go` (which may lie past the end of the sequence)."""
         stopped = brake + ease
         go = max(go, stopped + halt)
-        return Speeds((0.0, brake, stopped, go, go + ease), (speed, speed, 0.0, 0.0, speed))
+        return Speeds((brake, stopped, go, go + ease), (speed, 0.0, 0.0, speed))
 
 
 def distance_travelled(speeds: Speeds, times: np.ndarray) -> np.ndarray:

@@ -98,14 +98,14 @@ class Ego:
     """The car carrying the rig: its track in its lane, and the small sway of its body."""
 
     track: Track
-    drift: Sway  # lateral wander in the lane (m), bounce (m)
+    drift: Sway  # lateral wander in the lane (m); its other two axes are unused
     attitude: Sway  # roll, pitch, yaw wobble (rad)
 
     def camera_pose(self, t: int) -> np.ndarray:
         """World-from-camera pose of the rig's front camera at frame t."""
         x, y, heading = self.track.pose[t]
         seconds = t / FPS
-        lateral, bounce, _ = self.drift(seconds)
+        lateral, bounce = self.drift(seconds)[0], 0.15 * self.drift(seconds)[1]
         roll, pitch, yaw = self.attitude(seconds)
         car = rot_z(heading + yaw) @ rot_x(roll) @ _rot_y(pitch)
         eye = np.array([x, y + lateral, RIG_HEIGHT + bounce])
