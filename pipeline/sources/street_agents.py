@@ -123,7 +123,8 @@ class _Traffic:
         return Track.along(path, speeds, anchor, self.num_frames, self.fps)
 
     def walk_band(self, side: int) -> float:
-        """A random |y| on the sidewalk clear of the curb furniture and of the walls."""
+        """A random y on the sidewalk of `side` (+1: y > 0), clear of the curb furniture and of
+        the walls."""
         s = self.street
         return side * self.rng.uniform(s.half_road + 1.2, s.facade - 1.0)
 
@@ -142,7 +143,8 @@ def populate(
     if street.parking:
         for _ in range(count(6, 16)):
             traffic.add(lambda: _parked_car(traffic), tries=4)
-    traffic.add(lambda: _parked_bicycle(traffic), tries=40)  # at least one of each class
+    # First the few that make sure every class is there: a bicycle, an oncoming car, walkers.
+    traffic.add(lambda: _parked_bicycle(traffic), tries=40)
     traffic.add(lambda: _through_car(traffic, -1), tries=40)
     for _ in range(2):
         traffic.add(lambda: _walker(traffic, "walk"), tries=40)

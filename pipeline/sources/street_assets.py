@@ -153,9 +153,7 @@ def car(rng: np.random.Generator) -> tuple[list[Part], float, float]:
     cabin = _tapered_box(cabin_len, 0.94 * width, roof - belt, 0.75 if van else 0.6)
     glass = cabin.transformed(pose(np.eye(3), np.array([back + cabin_len / 2, 0, belt])))
     lid = meshes.box((cabin_len * 0.7, 0.8 * width, 0.04), (back + cabin_len / 2, 0, roof + 0.02))
-    tyre = along_y(meshes.cylinder(wheel, 0.22, 12)).transformed(
-        pose(np.eye(3), np.array([0, 0.11, 0]))
-    )
+    tyre = _UNIT_WHEEL.transformed(pose(np.diag([wheel, 0.22, wheel]), np.array([0, -0.11, 0])))
     axle = length / 2 - rng.uniform(0.7, 0.95)
     tyres = [
         meshes.translate(tyre, (x * axle, y * (width / 2 - 0.12), wheel))
@@ -169,6 +167,9 @@ def car(rng: np.random.Generator) -> tuple[list[Part], float, float]:
         Part(Mesh.merge(tyres), CAR, paint(rng, "tyre")),
     ]
     return parts, length, width
+
+
+_UNIT_WHEEL = along_y(meshes.cylinder(1.0, 1.0, 12))  # axle along y from 0 to 1
 
 
 def _tapered_box(length: float, width: float, height: float, top_fraction: float) -> Mesh:

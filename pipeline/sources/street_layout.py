@@ -108,11 +108,11 @@ class Street:
         return 0.0 if abs(y) < self.half_road or self.in_side_street(x) else CURB
 
 
-def sample_street(rng: np.random.Generator, x_min: float, x_max: float) -> Street:
-    """A random cross-section for a street spanning [x_min, x_max], without crossings yet."""
+def sample_street(rng: np.random.Generator) -> Street:
+    """A random cross-section: lanes, parking strips and sidewalks; no extent yet."""
     return Street(
-        x_min=x_min,
-        x_max=x_max,
+        x_min=0.0,
+        x_max=0.0,
         lanes=int(rng.choice([1, 1, 2])),
         lane_width=rng.uniform(3.0, 3.6),
         parking=rng.uniform(2.0, 2.5) if rng.random() < 0.6 else 0.0,
@@ -121,15 +121,17 @@ def sample_street(rng: np.random.Generator, x_min: float, x_max: float) -> Stree
     )
 
 
-def with_crossings(street: Street, first: float, rng: np.random.Generator) -> Street:
-    """The street with its first crossing at x = first and further ones every 70 to 130 m,
-    each an intersection (60 %) or a zebra crossing."""
+def with_extent(
+    street: Street, x_min: float, x_max: float, first: float, rng: np.random.Generator
+) -> Street:
+    """The street spanning [x_min, x_max] with its first crossing at x = first and further
+    ones every 70 to 130 m, each an intersection (60 %) or a zebra crossing."""
     crossings, x = [], first
-    while x < street.x_max - 20:
+    while x < x_max - 20:
         side = rng.uniform(3.2, 4.5) if rng.random() < 0.6 else 0.0
         crossings.append(Crossing(x, side))
         x += rng.uniform(70, 130)
-    return dataclasses.replace(street, crossings=tuple(crossings))
+    return dataclasses.replace(street, x_min=x_min, x_max=x_max, crossings=tuple(crossings))
 
 
 def street_parts(street: Street, rng: np.random.Generator) -> list[Part]:

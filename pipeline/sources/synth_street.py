@@ -17,7 +17,6 @@ bytes in any process and any order, and `plan_sequence` gives the script without
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -35,7 +34,7 @@ from c2p4d.pipeline.sources.street_layout import (
     Street,
     sample_street,
     street_parts,
-    with_crossings,
+    with_extent,
 )
 from c2p4d.pipeline.sources.street_rig import Lighting, Rig, even_sample
 from c2p4d.pipeline.sources.street_traffic import Path, Speeds, Track
@@ -44,6 +43,7 @@ NAME = "synth-street"
 FPS = 10.0  # a car at 8 m/s moves 0.8 m a frame, about P4Transformer's Synthia radius (0.9 m)
 CROP = 25.0  # MeteorNet keeps points within 25 m (Chebyshev) of the car
 RIG_HEIGHT = 1.7  # metres above the road, on the car's roof
+BOUNCE = 0.15  # the car's body bounces this fraction of its wander across the lane
 FOV_DEG = 90.0  # four cameras at 90° cover the full circle
 VOXEL_AT_16K = 0.5  # even thinning's voxel (m) at 16384 points; it scales with 1 / sqrt(N)
 SENSOR = DepthSensor(
@@ -98,14 +98,14 @@ class Ego:
     """The car carrying the rig: its track in its lane, and the small sway of its body."""
 
     track: Track
-    drift: Sway  # lateral wander in the lane (m); its other two axes are unused
+    drift: Sway  # its x: wander across the lane (m); its y: bounce (m, times BOUNCE)
     attitude: Sway  # roll, pitch, yaw wobble (rad)
 
     def camera_pose(self, t: int) -> np.ndarray:
         """World-from-camera pose of the rig's front camera at frame t."""
         x, y, heading = self.track.pose[t]
         seconds = t / FPS
-        lateral, bounce = self.drift(seconds)[0], 0.15 * self.drift(seconds)[1]
+        lateral, bounce = self.drift(seconds)[:2] * [1.0, BOUNCE]
         roll, pitch, yaw = self.attitude(seconds)
         car = rot_z(heading + yaw) @ rot_x(roll) @ _rot_y(pitch)
         eye = np.array([x, y + lateral, RIG_HEIGHT + bounce])
@@ -251,15 +251,15 @@ def plan_sequence(name: str, num_frames: int) -> Plan:
         )
     rng = rng_from(NAME, name, "plan")
     duration = (num_frames - 1) / FPS
-    street = sample_street(rng, 0.0, 0.0)
+    street = sample_street(rng)
     lane = int(rng.integers(street.lanes))
     speeds = Speeds.cruise(rng, rng.uniform(5.0, 10.0), duration, 0.12)
     ego_path = Path((0.0, street.lane_y(1, lane)), 0.0, ())
     track = Track.along(ego_path, speeds, (0.0, 0.0), num_frames, FPS)
     ego = Ego(track, Sway(rng, 0.12, (0.13, 0.31, 0.9)), Sway(rng, 0.01, (0.2, 0.5, 1.1)))
     end = float(track.pose[-1, 0])
-    street = dataclasses.replace(street, x_min=-CROP - 20, x_max=end + CROP + 20)
-    street = with_crossings(street, rng.uniform(-5, end + 5), rng)
+    reach = CROP + 20  # the street goes on out of view behind the start and past the end
+    street = with_extent(street, -reach, end + reach, rng.uniform(-5, end + 5), rng)
     static = street_parts(street, rng)
     agents = populate(street, track, num_frames, FPS, rng)
     return Plan(street, ego, tuple(static), tuple(agents), Lighting.sample(rng))
