@@ -87,10 +87,6 @@ class Street:
         (+1 along +x, on the right: y < 0; -1 along -x)."""
         return -direction * (lane + 0.5) * self.lane_width
 
-    def curb_y(self, side: int) -> float:
-        """y of the curb on side +1 (y > 0) or -1."""
-        return side * self.half_road
-
     def blocks(self) -> list[tuple[float, float]]:
         """x ranges of the main street not cut by a side street."""
         edges, start = [], self.x_min

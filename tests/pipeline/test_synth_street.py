@@ -205,8 +205,8 @@ def test_the_ego_car_drives_down_its_lane_with_small_speed_changes(plans):
         assert min(abs(track.pose[0, 1] - y) for y in lane) < 1e-9
         poses = np.stack([plan.camera_pose(t) for t in range(plan.num_frames)])
         rotations = poses[:, :3, :3]
-        np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1), np.eye(3)[None].repeat(
-            len(poses), 0), atol=1e-9)  # fmt: skip
+        identity = np.broadcast_to(np.eye(3), rotations.shape)
+        np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1), identity, atol=1e-9)
         np.testing.assert_allclose(np.linalg.det(rotations), 1.0, atol=1e-9)
         assert (rotations[:, 0, 2] > 0.99).all()  # the front camera looks along the street
         assert (np.abs(poses[:, 2, 3] - RIG_HEIGHT) < 0.05).all()
@@ -219,10 +219,8 @@ def test_rig_cameras_share_the_eye_and_look_around_the_car():
     poses = source.rig.poses(front)
     np.testing.assert_array_equal(poses[0], front)
     forward = np.array([p[:3, 2] for p in poses])
-    quarter_turns = np.round(np.arccos(np.clip(forward @ forward.T, -1, 1)) / (np.pi / 2))
-    np.testing.assert_array_equal(quarter_turns, [[0, 1, 2, 1], [1, 0, 1, 2], [2, 1, 0, 1],
-                                                  [1, 2, 1, 0]])  # fmt: skip
-    np.testing.assert_allclose(np.abs(forward @ forward.T) % 1, 0, atol=1e-9)
+    quarter_turns = np.array([[0, 1, 2, 1], [1, 0, 1, 2], [2, 1, 0, 1], [1, 2, 1, 0]])
+    np.testing.assert_allclose(forward @ forward.T, np.cos(quarter_turns * np.pi / 2), atol=1e-9)
     left = np.cross(-front[:3, 1], front[:3, 2])  # up x forward
     np.testing.assert_allclose(forward[1], left, atol=1e-9)  # the second camera looks left
     for p in poses:
@@ -274,8 +272,8 @@ def test_traffic_moves_as_scripted(plans):
 
 
 def test_turning_and_stopping_cars_do_turn_and_stop():
-    frames = 80  # long enough to see whole manoeuvres
-    plans = [plan_sequence(sequence_name(i), frames) for i in range(12)]
+    frames = 60  # long enough to see whole manoeuvres
+    plans = [plan_sequence(sequence_name(i), frames) for i in range(8)]
     turns = [np.ptp(c.track.pose[:, 2]) for _, c in agents_of(plans, "turn")]
     assert turns and max(turns) == pytest.approx(np.pi / 2)  # a quarter turn, completed
     halted = [c.track.speed(FPS).min() for _, c in agents_of(plans, "wait")]
