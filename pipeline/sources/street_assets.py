@@ -103,6 +103,10 @@ def along_y(mesh: Mesh) -> Mesh:
     return mesh.transformed(pose(np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]]), np.zeros(3)))
 
 
+_UNIT_ROD = meshes.frustum(1.0, 1.0, 6)
+_UNIT_SPHERE = meshes.sphere(1.0, 6, 10)
+
+
 def rods(ends: list[tuple[np.ndarray, np.ndarray, float]]) -> Mesh:
     """Round bars (hexagonal prisms), each (start, end, radius), as one mesh. Posed in one
     batch: people and bicycles are rebuilt from dozens of bars every frame."""
@@ -127,15 +131,13 @@ def rods(ends: list[tuple[np.ndarray, np.ndarray, float]]) -> Mesh:
     return Mesh(vertices.reshape(-1, 3), triangles)
 
 
-_UNIT_ROD = meshes.frustum(1.0, 1.0, 6)
-_UNIT_SPHERE = meshes.sphere(1.0, 6, 10)
-
-
 def ellipsoid(radii: tuple[float, float, float], center: np.ndarray) -> Mesh:
     return _UNIT_SPHERE.transformed(pose(np.diag(radii), np.asarray(center)))
 
 
 # Vehicles
+
+_UNIT_WHEEL = along_y(meshes.cylinder(1.0, 1.0, 12))  # axle along y from 0 to 1
 
 
 def car(rng: np.random.Generator) -> tuple[list[Part], float, float]:
@@ -167,9 +169,6 @@ def car(rng: np.random.Generator) -> tuple[list[Part], float, float]:
         Part(Mesh.merge(tyres), CAR, paint(rng, "tyre")),
     ]
     return parts, length, width
-
-
-_UNIT_WHEEL = along_y(meshes.cylinder(1.0, 1.0, 12))  # axle along y from 0 to 1
 
 
 def _tapered_box(length: float, width: float, height: float, top_fraction: float) -> Mesh:
