@@ -20,6 +20,7 @@ _REGISTRY: dict[str, str] = {
     "msr-action3d": "c2p4d.pipeline.sources.msr_action3d:MSRAction3D",
     "folder": "c2p4d.pipeline.sources.folder:Folder",
     "mocap": "c2p4d.pipeline.sources.mocap:Mocap",
+    "synth-street": "c2p4d.pipeline.sources.synth_street:SynthStreet",
 }
 
 
