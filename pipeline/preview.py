@@ -17,6 +17,9 @@ from c2p4d.pipeline.store import Store  # noqa: E402
 
 _UNLABELLED = (0.6, 0.6, 0.6, 1.0)
 _HIDDEN = (0.85, 0.85, 0.85, 0.6)
+# Half-extent of what a preview shows, in normalised image coordinates (x/z, y/z): about 100°
+# across, so a complete 360° cloud (Synthia's) is drawn as its front view.
+_FRUSTUM = np.array([1.2, 0.9])
 
 
 def class_colours(num_classes: int) -> np.ndarray:
@@ -37,10 +40,11 @@ def camera_view(points: np.ndarray, world_from_camera: np.ndarray) -> tuple[np.n
 def draw_view(
     ax, points: np.ndarray, world_from_camera: np.ndarray, colours: np.ndarray, title: str
 ) -> None:
-    """The points as the camera sees them, far ones painted first, coloured per point."""
+    """The points in the camera's view, as it sees them: far ones painted first."""
     uv, depth = camera_view(points, world_from_camera)
     order = np.argsort(-depth)
-    order = order[depth[order] > 0]
+    in_view = (depth[order] > 0) & (np.abs(uv[order]) <= _FRUSTUM).all(axis=1)
+    order = order[in_view]
     ax.scatter(uv[order, 0], uv[order, 1], c=colours[order], s=7, linewidths=0)
     ax.set_aspect("equal")
     ax.invert_yaxis()  # image rows grow downwards
