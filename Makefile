@@ -6,6 +6,7 @@ DATASET  ?= synth-hoi
 SRC      ?=
 WORKERS  ?=
 SEQUENCE ?=
+VIEWS    ?= 8
 BENCH    ?=
 STORE    ?= $(DATA)/$(DATASET).zarr
 
@@ -13,7 +14,7 @@ WORKERS_OPT  = $(if $(WORKERS),--workers $(WORKERS))
 SRC_OPT      = $(if $(SRC),--source $(SRC))
 SEQUENCE_OPT = $(if $(SEQUENCE),--sequence $(SEQUENCE))
 
-.PHONY: help setup test lint demo ingest info preview bench
+.PHONY: help setup test lint demo ingest partial-views info preview preview-views bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -30,16 +31,22 @@ test:  ## run the test suite
 lint:  ## check formatting and lint
 	ruff format --check . && ruff check .
 
-demo: ingest info preview  ## the main job end to end on the built-in dataset
+demo: ingest partial-views info preview preview-views  ## the main job end to end, built-in data
 
 ingest:  ## read DATASET (from SRC for real data) into DATA/DATASET.zarr
 	c2p-data ingest --dataset $(DATASET) --out $(DATA) $(SRC_OPT) $(WORKERS_OPT)
+
+partial-views:  ## render VIEWS partial views of every sequence into DATA/DATASET.zarr
+	c2p-data partial-views $(STORE) --views $(VIEWS) $(WORKERS_OPT)
 
 info:  ## summary and class histograms of DATA/DATASET.zarr
 	c2p-data info $(STORE)
 
 preview:  ## draw a few frames of one SEQUENCE to DATA/DATASET-SEQUENCE.png
 	c2p-data preview $(STORE) $(SEQUENCE_OPT)
+
+preview-views:  ## draw SEQUENCE next to two of its partial views, with the camera paths
+	c2p-data preview $(STORE) $(SEQUENCE_OPT) --views
 
 bench:  ## print the benchmark tables (BENCH="kernels models" for some; QUICK=1 for tiny sizes)
 	$(PYTHON) benchmarks/run.py $(BENCH) $(if $(QUICK),--quick)
