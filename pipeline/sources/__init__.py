@@ -14,6 +14,7 @@ from c2p4d.pipeline.sources.base import Source
 
 _REGISTRY: dict[str, str] = {
     "synth-hoi": "c2p4d.pipeline.sources.synth_hoi:SynthHOI",
+    "synth-gesture": "c2p4d.pipeline.sources.synth_gesture:SynthGesture",
 }
 
 
