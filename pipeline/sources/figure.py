@@ -40,6 +40,7 @@ OUTWARD = np.array([[1.0, 1, 1], [-1.0, 1, 1]])  # x mirror per side: posture x 
 # How a posture's spine bend, lean and twist is shared by the pelvis, lumbar and chest joints.
 SPINE_SHARE = np.array([[0.45, 0.2, 0.3], [0.3, 0.4, 0.35], [0.25, 0.4, 0.35]])
 FLIP = np.diag([1.0, -1.0, -1.0, 1.0])  # turns a +z limb mesh to hang along -z
+STRAIGHT = 0.998  # hip-ankle distance of a standing leg over its length: knees almost locked
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,11 @@ class Figure:
         self.upper_arm, self.forearm = 0.186 * h * shape.arms, 0.146 * h * shape.arms
         self.thigh, self.shin = 0.245 * h * shape.legs, 0.246 * h * shape.legs
         self.ankle_height = 0.039 * h
-        hip = self.ankle_height + self.shin + self.thigh
+        hip = self.ankle_height + STRAIGHT * (self.shin + self.thigh)
         trunk = h - hip  # from the hip joints to the top of the head, 0.47 h on average
         self.shoulder_half = 0.108 * h * shape.shoulders * (0.85 + 0.15 * g)
         self.hip_half = 0.05 * h * (0.8 + 0.2 * g)
+        self._rest_ankle = np.array([self.hip_half, 0, self.ankle_height])  # x outwards
         self.pelvis_height = hip + 0.04 * trunk
         offsets = np.zeros((len(JOINTS), 3))
         offsets[J["spine"]] = (0, 0, 0.15 * trunk)
@@ -176,47 +178,59 @@ class Figure:
 
     def solve(self, posture: Posture, ground: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The pelvis pose [4, 4] and local joint rotations [J, 3, 3] that realise `posture`
-        for a figure standing on `ground` (a pose whose xy plane is the floor)."""
+        for a figure standing on `ground` (a pose whose xy plane is the floor).
+
+        A foot whose target is on the floor stays there: if the posture would lift the pelvis
+        out of that leg's reach, the pelvis is lowered until the leg reaches the floor.
+        """
         local = np.tile(np.eye(3), (len(JOINTS), 1, 1))
         trunk = [rot_z(t) @ rot_y(side) @ rot_x(-b) for b, side, t in SPINE_SHARE * posture.spine]
         standing = np.array([0, 0, self.pelvis_height]) + posture.pelvis * self.shape.height
         root = ground @ pose(trunk[0], standing)
+        hips = [root[:3, :3] @ self.offsets[J[f"{side}_hip"]] + root[:3, 3] for side in SIDES]
+        ankles = [
+            ground[:3, :3] @ (m * (self._rest_ankle + posture.feet[s] * self.shape.height))
+            + ground[:3, 3]
+            for s, m in enumerate(OUTWARD)
+        ]
+        planted = [s for s in range(2) if posture.feet[s, 2] <= 0]
+        drop = max([0.0, *(self._overreach(hips[s], ankles[s], ground[:3, 2]) for s in planted)])
+        root[:3, 3] -= drop * ground[:3, 2]
+        hips = [hip - drop * ground[:3, 2] for hip in hips]
         local[J["spine"]], local[J["chest"]] = trunk[1], trunk[2]
         nod, turn = posture.head / 2
         local[J["neck"]] = local[J["head"]] = rot_z(turn) @ rot_x(-nod)
-        spine = root @ pose(trunk[1], self.offsets[J["spine"]])
-        chest = spine @ pose(trunk[2], self.offsets[J["chest"]])
-        forward = ground[:3, 1]
+        chest = root @ pose(trunk[1], self.offsets[J["spine"]])
+        chest = chest @ pose(trunk[2], self.offsets[J["chest"]])
         for s, side in enumerate(SIDES):
-            mirror = OUTWARD[s]
-            wrist = chest[:3, :3] @ (mirror * posture.hands[s]) * self.reach + chest[:3, 3]
-            elbow_pole = chest[:3, :3] @ (mirror * posture.elbows[s])
+            wrist = chest[:3, :3] @ (OUTWARD[s] * posture.hands[s]) * self.reach + chest[:3, 3]
             shoulder = J[f"{side}_shoulder"]
             upper, lower = self._limb(
                 chest[:3, :3] @ self.offsets[shoulder] + chest[:3, 3],
                 wrist,
                 self.upper_arm,
                 self.forearm,
-                elbow_pole,
+                chest[:3, :3] @ (OUTWARD[s] * posture.elbows[s]),
                 -1.0,
             )
             local[shoulder] = chest[:3, :3].T @ upper
             local[shoulder + 1] = upper.T @ lower
             hip = J[f"{side}_hip"]
-            rest_ankle = np.array([mirror[0] * self.hip_half, 0, self.ankle_height])
-            ankle = ground @ np.append(rest_ankle + mirror * posture.feet[s] * self.shape.height, 1)
-            thigh, shin = self._limb(
-                root[:3, :3] @ self.offsets[hip] + root[:3, 3],
-                ankle[:3],
-                self.thigh,
-                self.shin,
-                forward,
-                1.0,
-            )
+            thigh, shin = self._limb(hips[s], ankles[s], self.thigh, self.shin, ground[:3, 1], 1.0)
             local[hip] = root[:3, :3].T @ thigh
             local[hip + 1] = thigh.T @ shin
             local[hip + 2] = shin.T @ ground[:3, :3] @ rot_x(-posture.toes[s])
         return root, local
+
+    def _overreach(self, hip: np.ndarray, ankle: np.ndarray, up: np.ndarray) -> float:
+        """How far the hip must come down for the leg to reach `ankle` (0 if it does)."""
+        offset = hip - ankle
+        height = offset @ up
+        leg = STRAIGHT * (self.thigh + self.shin)
+        across = np.linalg.norm(offset - height * up)
+        if np.linalg.norm(offset) <= leg or across >= leg:
+            return 0.0
+        return float(height - np.sqrt(leg**2 - across**2))
 
     @staticmethod
     def _limb(

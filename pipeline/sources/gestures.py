@@ -188,8 +188,8 @@ def build_gestures(shoulder: float) -> tuple[Gesture, ...]:
          Key(0.22, ready, False)], exit_)  # fmt: skip
 
     # a13 bend: a bow from the hips with the arms hanging, and back up
-    bent = arms(hanging(1.2, 0.08), hanging(1.2, 0.08), spine=(1.2, 0, 0),
-                pelvis=(0, -0.05, -0.015), head=(-0.4, 0))  # fmt: skip
+    bent = arms(hanging(1.45, 0.08), hanging(1.45, 0.08), spine=(1.45, 0, 0),
+                pelvis=(0, -0.07, -0.015), head=(-0.5, 0))  # fmt: skip
     add("bend", STAND, [], [Key(0.8, bent), Key(0.3, bent), Key(0.8, STAND)], [], reps=2)
 
     # a14 forward kick and a15 side kick: the same knee lift, extended forwards or sideways
@@ -209,17 +209,17 @@ def build_gestures(shoulder: float) -> tuple[Gesture, ...]:
         exit_, reps=2)  # fmt: skip
 
     # a16 jogging: in place, knees lifted in turn, bent arms swinging against the legs
-    ready = arms(sh(0.08, 0.3, -0.5), sh(0.08, 0.3, -0.5), back, back)
+    ready = arms(sh(0.08, 0.3, -0.5), sh(0.08, 0.3, -0.5), back, back, pelvis=(0, 0, -0.02))
     enter, exit_ = there_and_back(ready, 0.4)
 
     def stride(s: int) -> Posture:
         feet, hands = np.zeros((2, 3)), np.array([sh(0.08, 0.05, -0.55)] * 2)
         feet[s] = (0, -0.03, 0.16)
         hands[1 - s] = sh(0.08, 0.48, -0.33)
-        return replace(ready, feet=feet, hands=hands, pelvis=np.array([0, 0, 0.012]))
+        return replace(ready, feet=feet, hands=hands, pelvis=np.array([0, 0, -0.008]))
 
     add("jogging", ready, enter,
-        [Key(0.2, stride(0), False), Key(0.2, replace(ready, pelvis=np.array([0, 0, -0.01])),
+        [Key(0.2, stride(0), False), Key(0.2, replace(ready, pelvis=np.array([0, 0, -0.03])),
                                          False),
          Key(0.2, stride(1), False), Key(0.2, ready, False)], exit_)  # fmt: skip
 

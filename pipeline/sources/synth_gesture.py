@@ -57,11 +57,12 @@ MIN_WIDTH, MIN_HEIGHT = 32, 24
 FLOOR = -1  # rendered so that the feet meet it, then dropped like MSR's background
 _NAME = re.compile(r"^a(\d{2})_s(\d{2})_e(\d{2})$")
 # How much each control of a posture wanders between repetitions, subjects and sequences.
+# Not the feet: a foot on the floor stays where it stands.
 WANDER = Posture(
     hands=np.full((2, 3), 0.03),
     elbows=np.full((2, 3), 0.1),
-    feet=np.full((2, 3), 0.004),
-    toes=np.full(2, 0.03),
+    feet=np.zeros((2, 3)),
+    toes=np.zeros(2),
     pelvis=np.full(3, 0.004),
     spine=np.full(3, 0.04),
     head=np.full(2, 0.05),
@@ -375,8 +376,8 @@ class SynthGesture(Source):
         labels = np.empty((plan.num_frames, n), np.int16)
         cameras = np.repeat(plan.camera[None].astype(np.float32), plan.num_frames, 0)
         scenes = [plan.parts(t) for t in range(plan.num_frames)]
-        body = [mesh.vertices for parts in scenes for mesh, label in parts if label != FLOOR]
-        camera = window(self.camera, cameras[0].astype(np.float64), np.concatenate(body))
+        body = [mesh for parts in scenes for mesh, label in parts if label != FLOOR]
+        camera = window(self.camera, cameras[0].astype(np.float64), body)
         for t, parts in enumerate(scenes):
             frame, frame_labels = camera.capture(parts, cameras[t], rng)
             seen = frame_labels != FLOOR
@@ -399,14 +400,17 @@ class SynthGesture(Source):
         )
 
 
-def window(camera: DepthCamera, camera_pose: np.ndarray, vertices: np.ndarray) -> DepthCamera:
-    """The centred crop of `camera`'s image that holds every given vertex, with a margin.
+def window(camera: DepthCamera, camera_pose: np.ndarray, meshes: list[Mesh]) -> DepthCamera:
+    """The centred crop of `camera`'s image that holds every vertex of `meshes`, with a margin.
 
     Its pixels are the same rays as the full image's (same focal length and pixel centres),
     so the body comes out as the full image would show it, depth edges included, while the
     empty rest of the image (the background MSR removed) costs nothing. A vertex outside the
     full image stays outside: the crop is never larger than the image.
     """
+    if not meshes:
+        return camera
+    vertices = np.concatenate([mesh.vertices for mesh in meshes])
     local = (vertices - camera_pose[:3, 3]) @ camera_pose[:3, :3]
     ahead = local[:, 2] > 1e-6
     if not ahead.any():
