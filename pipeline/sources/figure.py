@@ -139,15 +139,16 @@ class Figure:
         def limb(r0: float, r1: float, length: float) -> Mesh:
             return tapered_capsule(r0, r1, length).transformed(FLIP)  # r0 at the joint
 
+        span = 2 * self.shoulder_half  # a bar from shoulder to shoulder: collar bones, trapezius
+        collar = tapered_capsule(0.034 * h * g, 0.034 * h * g, span, 2, 10)
         parts = [
             (J["head"], at(ellipsoid((0.047 * h, 0.058 * h, 0.125 * trunk)), 0, 0.01 * h,
                            0.075 * trunk), HEAD),
             (J["neck"], tapered_capsule(0.03 * h, 0.027 * h, 0.13 * trunk, 2, 10), HEAD),
             (J["chest"], at(ellipsoid((0.1 * h * g, 0.062 * h * g, 0.27 * trunk)), 0,
                             0.004 * h, -0.2 * trunk), TORSO),
-            (J["chest"], tapered_capsule(0.034 * h * g, 0.034 * h * g, 2 * self.shoulder_half,
-                                         2, 10).transformed(pose(rot_y(np.pi / 2),
-                                         np.array([-self.shoulder_half, 0, 0]))), TORSO),
+            (J["chest"], collar.transformed(pose(rot_y(np.pi / 2), np.array([-span / 2, 0, 0]))),
+             TORSO),
             (J["spine"], at(ellipsoid((0.087 * h * g, 0.058 * h * g, 0.15 * trunk)), 0, 0,
                             0.05 * trunk), TORSO),
             (J["pelvis"], at(ellipsoid((0.095 * h * g, 0.06 * h * g, 0.14 * trunk)), 0,

@@ -124,10 +124,9 @@ def build_gestures(shoulder: float) -> tuple[Gesture, ...]:
 
     # a04 hand catch: a quick reach up and out, a hold, the catch brought to the chest
     catch = arms(sh(0.35, 0.66, 0.45), right_elbow=out, head=(-0.2, -0.15))
-    add("hand catch", STAND, [],
-        [Key(0.32, catch), Key(0.15, catch), Key(0.35, arms(sh(-0.25, 0.35, -0.3),
-                                                                 right_elbow=down)),
-         Key(0.35, STAND)], [], reps=2)  # fmt: skip
+    held = arms(sh(-0.25, 0.35, -0.3), right_elbow=down)
+    steps = [Key(0.32, catch), Key(0.15, catch), Key(0.35, held), Key(0.35, STAND)]
+    add("hand catch", STAND, [], steps, [], reps=2)
 
     # a05 forward punch and a12 side-boxing: from a guard, the right fist punches out
     guard = arms(sh(-0.12, 0.32, 0.12), sh(-0.12, 0.32, 0.12), down, down)
@@ -218,10 +217,9 @@ def build_gestures(shoulder: float) -> tuple[Gesture, ...]:
         hands[1 - s] = sh(0.08, 0.48, -0.33)
         return replace(ready, feet=feet, hands=hands, pelvis=np.array([0, 0, -0.008]))
 
-    add("jogging", ready, enter,
-        [Key(0.2, stride(0), False), Key(0.2, replace(ready, pelvis=np.array([0, 0, -0.03])),
-                                         False),
-         Key(0.2, stride(1), False), Key(0.2, ready, False)], exit_)  # fmt: skip
+    landed = replace(ready, pelvis=np.array([0, 0, -0.03]))
+    steps = [Key(0.2, stride(0), False), Key(0.2, landed, False), Key(0.2, stride(1), False)]
+    add("jogging", ready, enter, [*steps, Key(0.2, ready, False)], exit_)
 
     # a17 tennis swing: a forehand, the trunk turning from right to left with the arm
     ready = arms(sh(0.25, 0.35, -0.5), sh(-0.05, 0.35, -0.45), down, down,
@@ -265,14 +263,8 @@ def build_gestures(shoulder: float) -> tuple[Gesture, ...]:
     # a20 pick up & throw: a crouching bend to the floor, a grab, and the high throw
     crouch = arms(hanging(0.9, 0.0, 1.05), sh(0.05, 0.3, -0.75), spine=(0.9, 0, 0),
                   pelvis=(0, -0.07, -0.13), head=(-0.3, 0))  # fmt: skip
-    add(
-        "pick up & throw",
-        STAND,
-        [],
-        [Key(0.8, crouch), Key(0.3, crouch), Key(0.6, cocked), *throw[1:]],
-        [],
-        reps=1,
-    )
+    steps = [Key(0.8, crouch), Key(0.3, crouch), Key(0.6, cocked), *throw[1:]]
+    add("pick up & throw", STAND, [], steps, [], reps=1)
 
     gestures = tuple(g)
     by_name = {x.name: x for x in gestures}

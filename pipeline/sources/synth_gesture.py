@@ -152,6 +152,7 @@ def subject(number: int) -> Subject:
 
 
 def split_of(subject_number: int) -> int:
+    """MSR's cross-subject split, and validation for the subjects after MSR's ten."""
     if subject_number <= TRAIN_SUBJECTS:
         return TRAIN
     return TEST if subject_number <= NUM_SUBJECTS else VAL
@@ -236,8 +237,8 @@ def script(name: str, min_frames: int = MIN_FRAMES, max_frames: int = MAX_FRAMES
     keys.append((num_frames / FPS, STAND.vector(), True))
     times, values, stops = zip(*keys, strict=True)
     values = np.array(values) + person.style
-    return Script(KeyframeSpline(np.array(times), values, np.array(stops)), idle[0], stop,
-                  num_frames, reps)  # fmt: skip
+    spline = KeyframeSpline(np.array(times), values, np.array(stops))
+    return Script(spline, idle[0], stop, num_frames, reps)
 
 
 @dataclass(frozen=True)
@@ -249,8 +250,8 @@ class Plan:
     episode: int
     script: Script
     ground: np.ndarray  # [4, 4] the figure's ground frame in the world
-    camera: np.ndarray  # [4, 4] world-from-camera, static for the sequence
-    pelvis_sway: Sway  # metres
+    camera: np.ndarray  # [4, 4] world-from-camera (OpenCV axes); MSR's camera stood still
+    pelvis_sway: Sway  # metres, horizontal
     head_sway: Sway  # radians
 
     @property
@@ -265,22 +266,19 @@ class Plan:
         return np.where(during, self.action, IDLE).astype(np.int16)
 
     def posture(self, t: int) -> Posture:
+        """The scripted posture at frame t, plus the sway of a person standing."""
         seconds = t / FPS
         posture = Posture.from_vector(self.script.spline(seconds))
-        height = self.subject.figure.shape.height
+        sway = self.pelvis_sway(seconds) * [1, 1, 0] / self.subject.figure.shape.height
         return replace(
             posture,
-            pelvis=posture.pelvis + self.pelvis_sway(seconds) / height,
+            pelvis=posture.pelvis + sway,
             head=posture.head + self.head_sway(seconds)[:2],
         )
 
     def joints(self, t: int) -> np.ndarray:
         """World frames [J, 4, 4] of the figure's joints at frame t."""
         return self.subject.figure.joints(self.posture(t), self.ground)
-
-    def camera_pose(self, t: int) -> np.ndarray:
-        """World-from-camera pose (OpenCV axes); MSR's camera stood still."""
-        return self.camera
 
     @cached_property
     def floor(self) -> Mesh:
