@@ -123,7 +123,7 @@ class Figure:
             offsets[J[f"{side}_knee"]] = (0, 0, -self.thigh)
             offsets[J[f"{side}_ankle"]] = (0, 0, -self.shin)
         self.offsets = offsets
-        self._parts = self._build_parts(h, g, trunk)
+        self._skin(self._build_parts(h, g, trunk))
 
     @property
     def reach(self) -> float:
@@ -265,12 +265,32 @@ class Figure:
         """World frames [J, 4, 4] of every joint in `posture`."""
         return self.forward_kinematics(*self.solve(posture, ground))
 
+    def _skin(self, parts: list[tuple[int, Mesh, int]]) -> None:
+        """Lay every part's vertices out in one array, each tagged with its joint and grouped
+        by label, so that posing the body is one batched transform rather than one per part."""
+        by_label = [[(j, m) for j, m, label in parts if label == k] for k in range(len(PART_NAMES))]
+        merged = [Mesh.merge([m for _, m in group]) for group in by_label]
+        self._vertices = np.concatenate([m.vertices for m in merged])
+        self._joint_of_vertex = np.concatenate(
+            [
+                np.repeat([j for j, _ in group], [len(m.vertices) for _, m in group])
+                for group in by_label
+            ]
+        )
+        stops = np.cumsum([len(m.vertices) for m in merged])
+        self._label_ranges = [
+            (label, stop - len(m.vertices), stop, m.triangles)
+            for label, (stop, m) in enumerate(zip(stops, merged, strict=True))
+        ]
+
     def parts(self, world: np.ndarray) -> list[tuple[Mesh, int]]:
-        """World meshes of the body in joint frames `world`, one merged mesh per part label."""
-        by_label: dict[int, list[Mesh]] = {}
-        for joint, mesh, label in self._parts:
-            by_label.setdefault(label, []).append(mesh.transformed(world[joint]))
-        return [(Mesh.merge(meshes), label) for label, meshes in sorted(by_label.items())]
+        """World meshes of the body in joint frames `world`, one mesh per part label."""
+        frames = world[self._joint_of_vertex]
+        posed = np.einsum("nij,nj->ni", frames[:, :3, :3], self._vertices) + frames[:, :3, 3]
+        return [
+            (Mesh(posed[start:stop], triangles), label)
+            for label, start, stop, triangles in self._label_ranges
+        ]
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

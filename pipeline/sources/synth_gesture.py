@@ -51,7 +51,7 @@ IDLE = len(MSR_ACTIONS)
 NUM_SUBJECTS, TRAIN_SUBJECTS = 10, 5  # MSR's cross-subject protocol: 1-5 train, 6-10 test
 TRAIN, VAL, TEST = 0, 1, 2
 MIN_FRAMES = 24  # the reference's clip length
-MAX_FRAMES = 72  # MSR's videos run 20-70 frames
+MAX_FRAMES = 72  # MSR's videos run 20-70 frames, 42 on average
 KINECT_FOV_DEG = 57.0  # horizontal field of view of the Kinect v1 depth camera
 MIN_WIDTH, MIN_HEIGHT = 32, 24
 FLOOR = -1  # rendered so that the feet meet it, then dropped like MSR's background
@@ -145,7 +145,7 @@ def subject(number: int) -> Subject:
         number=number,
         figure=figure,
         gestures=build_gestures(figure.shoulder_half / figure.reach),
-        tempo=rng.uniform(0.85, 1.2),
+        tempo=rng.uniform(0.95, 1.3),
         amplitude=rng.uniform(0.85, 1.15),
         style=rng.normal(0.0, WANDER),
     )
@@ -197,9 +197,9 @@ def script(name: str, min_frames: int = MIN_FRAMES, max_frames: int = MAX_FRAMES
     gesture = person.gestures[action - 1]
     rng = rng_from(NAME, name, "script")
     reps = int(rng.integers(1, gesture.max_repetitions + 1))
-    tempo = person.tempo * rng.uniform(0.8, 1.25, reps)
+    tempo = person.tempo * rng.uniform(0.85, 1.3, reps)
     amplitude = person.amplitude * rng.uniform(0.85, 1.15, reps)
-    idle = rng.uniform(0.15, 0.6, 2)
+    idle = rng.uniform(0.1, 0.4, 2)
 
     def seconds(n: int) -> float:
         cycle = sum(k.seconds for k in gesture.cycle)
