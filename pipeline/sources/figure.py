@@ -60,7 +60,7 @@ def _default(value: list) -> Any:
 
 @dataclass(frozen=True)
 class Posture:
-    """What a gesture controls, in the figure's own frames; all zeros but the arms is standing.
+    """What a gesture controls, in the figure's own frames; the defaults stand relaxed.
 
     hands   [2, 3]  wrist targets (right, left) in the chest frame, from the chest joint (the
                     middle of the shoulder line), in arm reaches; x points outwards per side
@@ -86,6 +86,7 @@ class Posture:
 
     @classmethod
     def from_vector(cls, vector: np.ndarray) -> Posture:
+        """The posture a `vector()` came from."""
         values, start = {}, 0
         for f in fields(cls):
             shape = np.shape(f.default_factory())
@@ -201,8 +202,8 @@ class Figure:
         local[J["spine"]], local[J["chest"]] = trunk[1], trunk[2]
         nod, turn = posture.head / 2
         local[J["neck"]] = local[J["head"]] = rot_z(turn) @ rot_x(-nod)
-        chest = root @ pose(trunk[1], self.offsets[J["spine"]])
-        chest = chest @ pose(trunk[2], self.offsets[J["chest"]])
+        spine = root @ pose(trunk[1], self.offsets[J["spine"]])
+        chest = spine @ pose(trunk[2], self.offsets[J["chest"]])
         for s, side in enumerate(SIDES):
             wrist = chest[:3, :3] @ (OUTWARD[s] * posture.hands[s]) * self.reach + chest[:3, 3]
             shoulder = J[f"{side}_shoulder"]

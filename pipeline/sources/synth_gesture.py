@@ -12,8 +12,10 @@ angle to the figure the camera stands) and the small idle sway of a standing per
 Frames are ray cast at MSR's 320x240 and 15 fps, corrupted like a real sensor's, and
 back-projected to world points (metres, z up, floor z = 0, camera above the origin looking
 along +y). The floor is rendered, so the feet meet it as in a real depth map, and then dropped
-as MSR's background removal does: the cloud is the body, labelled by body part. The sequence
-label is the action; frames before and after the action are "idle".
+as MSR's background removal does: the cloud is the body, labelled by body part. Only the
+centred window of the image that the body reaches during the sequence is cast (`window`): the
+same rays as the full image for those pixels, at a third of the cost. The sequence label is
+the action; frames before and after the action are "idle".
 
 Everything follows from the sequence's name (a01_s03_e02: action, subject, episode), so
 `read` gives the same bytes in any process and order, and `plan_sequence` gives the script
