@@ -21,6 +21,7 @@ _REGISTRY: dict[str, str] = {
     "folder": "c2p4d.pipeline.sources.folder:Folder",
     "mocap": "c2p4d.pipeline.sources.mocap:Mocap",
     "synth-street": "c2p4d.pipeline.sources.synth_street:SynthStreet",
+    "synth-gesture": "c2p4d.pipeline.sources.synth_gesture:SynthGesture",
 }
 
 

@@ -128,3 +128,45 @@ class Sway:
     def __call__(self, seconds: float) -> np.ndarray:
         waves = np.sin(2 * np.pi * self.frequencies[:, None] * seconds + self.phases)
         return (self.amplitudes * waves).sum(0)
+
+
+# Added for synth-gesture: the third axis rotation, and keyframes that a body passes through.
+
+
+def rot_y(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0, s], [0, 1.0, 0], [-s, 0, c]])
+
+
+class KeyframeSpline:
+    """A smooth path through keyframes [K, D] at increasing times [K].
+
+    Cubic Hermite segments with Catmull-Rom tangents, so the path moves through a keyframe
+    without stopping (a hand drawing a circle), except at keyframes marked `stops`, where the
+    velocity is zero (the turning point of a wave, the end of a punch). The first and last
+    keyframes always stop; outside them the path holds still.
+    """
+
+    def __init__(self, times: np.ndarray, values: np.ndarray, stops: np.ndarray) -> None:
+        self.times = np.asarray(times, float)
+        self.values = np.asarray(values, float)
+        if len(self.times) < 2 or (np.diff(self.times) <= 0).any():
+            raise ValueError("KeyframeSpline: needs two or more keyframes at increasing times")
+        tangents = np.zeros_like(self.values)
+        tangents[1:-1] = (self.values[2:] - self.values[:-2]) / (self.times[2:] - self.times[:-2])[
+            :, None
+        ]
+        tangents[np.asarray(stops, bool)] = 0.0
+        tangents[[0, -1]] = 0.0
+        self.tangents = tangents
+
+    def __call__(self, t: float) -> np.ndarray:
+        i, s = segment_at(self.times, t)
+        h = self.times[i + 1] - self.times[i]
+        s2, s3 = s * s, s * s * s
+        return (
+            (2 * s3 - 3 * s2 + 1) * self.values[i]
+            + (s3 - 2 * s2 + s) * h * self.tangents[i]
+            + (3 * s2 - 2 * s3) * self.values[i + 1]
+            + (s3 - s2) * h * self.tangents[i + 1]
+        )

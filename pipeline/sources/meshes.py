@@ -198,3 +198,22 @@ def quad(size: tuple[float, float], center: tuple[float, float, float], normal_a
     corners[:, axes[0]] = np.array([-0.5, 0.5, 0.5, -0.5]) * size[0]
     corners[:, axes[1]] = np.array([-0.5, -0.5, 0.5, 0.5]) * size[1]
     return Mesh(corners + np.asarray(center, float), np.array([[0, 1, 2], [0, 2, 3]], np.int64))
+
+
+# Added for synth-gesture (the articulated figure): round-ended limbs that taper, ellipsoids.
+
+
+def tapered_capsule(
+    radius0: float, radius1: float, length: float, rings: int = 3, segments: int = 12
+) -> Mesh:
+    """A limb from z = 0 (radius0) to z = length (radius1): a cone between two hemispheres,
+    like a thigh or a forearm. Equal radii give `capsule`'s shape."""
+    polar = np.linspace(0, np.pi / 2, rings + 1)
+    radii = np.concatenate([radius0 * np.sin(polar), radius1 * np.sin(polar[::-1])]).round(12)
+    heights = np.concatenate([-radius0 * np.cos(polar), length + radius1 * np.cos(polar[::-1])])
+    return lathe(radii, heights, segments)
+
+
+def ellipsoid(radii: tuple[float, float, float], rings: int = 8, segments: int = 16) -> Mesh:
+    """An ellipsoid centred at the origin with the given semi-axes along x, y and z."""
+    return sphere(1.0, rings, segments).transformed(np.diag([*radii, 1.0]))
