@@ -21,9 +21,25 @@ from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """Options every source has; each source subclasses this with its own."""
+    """Options every source has; each source subclasses this with its own, listing the lower
+    bounds of its integer options in `minimums` (checked on creation, with points_per_frame)."""
 
     points_per_frame: int = 2048
+
+    minimums: ClassVar[dict[str, int]] = {}
+
+    def __post_init__(self) -> None:
+        for option, least in {"points_per_frame": 8, **self.minimums}.items():
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise DataError(
+                    f"option {option} must be an integer of at least {least}, got {value!r}"
+                )
+        if self.points_per_frame % 8:
+            raise DataError(
+                "option points_per_frame must be a multiple of 8 (partial views are bit-packed, "
+                f"N/8 bytes per frame), got {self.points_per_frame}"
+            )
 
 
 class Source(ABC):
@@ -45,7 +61,10 @@ class Source(ABC):
                 f"dataset {cls.name!r} has no option {', '.join(unknown)}; "
                 f"its options are: {', '.join(sorted(fields))}"
             )
-        return cls(cls.config_class(**options))
+        try:
+            return cls(cls.config_class(**options))
+        except DataError as error:
+            raise DataError(f"dataset {cls.name!r}: {error}") from None
 
     @property
     def points_per_frame(self) -> int:

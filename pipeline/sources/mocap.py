@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -94,26 +95,16 @@ class MocapConfig(SourceConfig):
     image_height: int = 480
     camera_orbit: float = 0.0  # degrees per second the sensor circles the person; 0: static
 
+    minimums: ClassVar[dict[str, int]] = {
+        "num_sequences": 1,
+        "frames_per_sequence": MIN_FRAMES,
+        "clips_per_sequence": 1,
+        "image_width": MIN_WIDTH,
+        "image_height": MIN_HEIGHT,
+    }
+
     def __post_init__(self) -> None:
-        minimum = {
-            "points_per_frame": 8,
-            "num_sequences": 1,
-            "frames_per_sequence": MIN_FRAMES,
-            "clips_per_sequence": 1,
-            "image_width": MIN_WIDTH,
-            "image_height": MIN_HEIGHT,
-        }
-        for option, least in minimum.items():
-            value = getattr(self, option)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise DataError(
-                    f"{NAME}: option {option} must be an integer of at least {least}, got {value!r}"
-                )
-        if self.points_per_frame % 8:
-            raise DataError(
-                f"{NAME}: option points_per_frame must be a multiple of 8 (partial views are "
-                f"bit-packed N/8 bytes per frame), got {self.points_per_frame}"
-            )
+        super().__post_init__()
         for option, low, high in (("fps", 5, 120), ("camera_orbit", 0, 45)):
             value = getattr(self, option)
             if (
@@ -122,12 +113,12 @@ class MocapConfig(SourceConfig):
                 or not (low <= value <= high)
             ):
                 raise DataError(
-                    f"{NAME}: option {option} must be a number from {low} to {high}, got {value!r}"
+                    f"option {option} must be a number from {low} to {high}, got {value!r}"
                 )
         need = self.clips_per_sequence * self.segment_frames
         if self.clips_per_sequence > 1 and self.frames_per_sequence < need:
             raise DataError(
-                f"{NAME}: option frames_per_sequence must be at least {need} to play "
+                f"option frames_per_sequence must be at least {need} to play "
                 f"clips_per_sequence={self.clips_per_sequence} clips of at least "
                 f"{MIN_SEGMENT_SECONDS} s each at {self.fps} fps, got {self.frames_per_sequence}"
             )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
+from typing import ClassVar
 
 import numpy as np
 
@@ -84,38 +85,28 @@ class SynthGestureConfig(SourceConfig):
     image_width: int = 320  # MSR's depth maps
     image_height: int = 240
 
+    minimums: ClassVar[dict[str, int]] = {
+        "gestures": 1,
+        "episodes": 1,
+        "val_subjects": 0,
+        "min_frames": MIN_FRAMES,
+        "max_frames": MIN_FRAMES,
+        "image_width": MIN_WIDTH,
+        "image_height": MIN_HEIGHT,
+    }
+
     def __post_init__(self) -> None:
-        minimum = {
-            "points_per_frame": 8,
-            "gestures": 1,
-            "episodes": 1,
-            "val_subjects": 0,
-            "min_frames": MIN_FRAMES,
-            "max_frames": MIN_FRAMES,
-            "image_width": MIN_WIDTH,
-            "image_height": MIN_HEIGHT,
-        }
-        for option, least in minimum.items():
-            value = getattr(self, option)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise DataError(
-                    f"{NAME}: option {option} must be an integer of at least {least}, got {value!r}"
-                )
+        super().__post_init__()
         if self.max_frames < self.min_frames:
             raise DataError(
-                f"{NAME}: option max_frames ({self.max_frames}) must be at least min_frames "
+                f"option max_frames ({self.max_frames}) must be at least min_frames "
                 f"({self.min_frames})"
             )
         if self.gestures > len(MSR_ACTIONS) or self.episodes > 99 or self.val_subjects > 89:
             raise DataError(
-                f"{NAME}: options gestures <= {len(MSR_ACTIONS)}, episodes <= 99 and "
+                f"options gestures <= {len(MSR_ACTIONS)}, episodes <= 99 and "
                 f"val_subjects <= 89 (names hold two digits), got {self.gestures}, "
                 f"{self.episodes}, {self.val_subjects}"
-            )
-        if self.points_per_frame % 8:
-            raise DataError(
-                f"{NAME}: option points_per_frame must be a multiple of 8 (partial views are "
-                f"bit-packed N/8 bytes per frame), got {self.points_per_frame}"
             )
 
 

@@ -17,6 +17,7 @@ up/put down pass through the same poses and differ only in the direction of moti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -82,25 +83,12 @@ class SynthHOIConfig(SourceConfig):
     image_width: int = 128
     image_height: int = 96
 
-    def __post_init__(self) -> None:
-        minimum = {
-            "points_per_frame": 8,
-            "num_sequences": 1,
-            "frames_per_sequence": MIN_FRAMES,
-            "image_width": MIN_WIDTH,
-            "image_height": MIN_HEIGHT,
-        }
-        for option, least in minimum.items():
-            value = getattr(self, option)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise DataError(
-                    f"{NAME}: option {option} must be an integer of at least {least}, got {value!r}"
-                )
-        if self.points_per_frame % 8:
-            raise DataError(
-                f"{NAME}: option points_per_frame must be a multiple of 8 (partial views are "
-                f"bit-packed N/8 bytes per frame), got {self.points_per_frame}"
-            )
+    minimums: ClassVar[dict[str, int]] = {
+        "num_sequences": 1,
+        "frames_per_sequence": MIN_FRAMES,
+        "image_width": MIN_WIDTH,
+        "image_height": MIN_HEIGHT,
+    }
 
 
 @dataclass(frozen=True)
