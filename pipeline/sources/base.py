@@ -109,3 +109,12 @@ def resample_indices(n_in: int, n_out: int, rng: np.random.Generator) -> np.ndar
         return rng.choice(n_in, n_out, replace=False)
     repeats, remainder = divmod(n_out, n_in)
     return np.concatenate([np.tile(np.arange(n_in), repeats), rng.choice(n_in, remainder, False)])
+
+
+def resample_frame(
+    points: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """A raw frame checked (`check_frame`) and resampled to n points with its point labels."""
+    check_frame(points, where)
+    keep = resample_indices(len(points), n, rng)
+    return points[keep], labels[keep]

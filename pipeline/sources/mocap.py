@@ -32,8 +32,7 @@ from c2p4d.pipeline.sources.base import (
     DatasetInfo,
     Source,
     SourceConfig,
-    check_frame,
-    resample_indices,
+    resample_frame,
 )
 from c2p4d.pipeline.sources.humanoid import (
     CLIP_NAMES,
@@ -240,9 +239,9 @@ class Mocap(Source):
                 body.set_pose(plan.poses, t)
                 image = body.render(plan.cameras[t], self.camera, NEAR, FAR)
                 frame, links = sense(self.camera, image, plan.cameras[t], rng)
-                check_frame(frame, f"{NAME} sequence {seq.name!r} frame {t}")
-                keep = resample_indices(len(frame), n, rng)
-                points[t], labels[t] = frame[keep], PART_OF_LINK[links[keep]]
+                points[t], labels[t] = resample_frame(
+                    frame, PART_OF_LINK[links], n, rng, f"{NAME} sequence {seq.name!r} frame {t}"
+                )
         return SequenceData(
             name=seq.name,
             points=points,

@@ -38,8 +38,7 @@ from c2p4d.pipeline.sources.base import (
     DatasetInfo,
     Source,
     SourceConfig,
-    check_frame,
-    resample_indices,
+    resample_frame,
 )
 from c2p4d.pipeline.sources.figure import PART_NAMES, BodyShape, Figure, Posture
 from c2p4d.pipeline.sources.gestures import MSR_ACTIONS, STAND, Gesture, build_gestures
@@ -373,9 +372,9 @@ class SynthGesture(Source):
             frame, frame_labels = camera.capture(parts, cameras[t], rng)
             seen = frame_labels != FLOOR
             frame, frame_labels = frame[seen], frame_labels[seen]
-            check_frame(frame, f"{NAME} sequence {seq.name!r} frame {t}")
-            keep = resample_indices(len(frame), n, rng)
-            points[t], labels[t] = frame[keep], frame_labels[keep]
+            points[t], labels[t] = resample_frame(
+                frame, frame_labels, n, rng, f"{NAME} sequence {seq.name!r} frame {t}"
+            )
         return SequenceData(
             name=seq.name,
             points=points,

@@ -30,8 +30,7 @@ from c2p4d.pipeline.sources.base import (
     DatasetInfo,
     Source,
     SourceConfig,
-    check_frame,
-    resample_indices,
+    resample_frame,
 )
 from c2p4d.pipeline.sources.kinematics import (
     Sway,
@@ -200,9 +199,9 @@ class SynthHOI(Source):
         for t in range(plan.num_frames):
             cameras[t] = plan.camera_pose(t)
             frame, frame_labels = self.camera.capture(plan.parts(t), cameras[t], rng)
-            check_frame(frame, f"{NAME} sequence {seq.name!r} frame {t}")
-            keep = resample_indices(len(frame), n, rng)
-            points[t], labels[t] = frame[keep], frame_labels[keep]
+            points[t], labels[t] = resample_frame(
+                frame, frame_labels, n, rng, f"{NAME} sequence {seq.name!r} frame {t}"
+            )
         return SequenceData(
             name=seq.name,
             points=points,
