@@ -76,6 +76,27 @@ def dataset_options(dataset: str, pairs: tuple[str, ...]) -> dict[str, object]:
     return parse_options([config_class], pairs, f"dataset {dataset!r}")
 
 
+block_size_option = click.option(
+    "--block-size",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Consecutive sequences per Dask task.",
+)
+
+
+def pairs_option(example: str) -> Callable:
+    """A repeatable -o KEY=VALUE option, received as `pairs`."""
+    return click.option(
+        "--option",
+        "-o",
+        "pairs",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help=f"{example} (repeatable; a wrong key lists them all).",
+    )
+
+
 def cluster_options(command: Callable) -> Callable:
     """The options that say where Dask tasks run; the command receives them as `cluster`."""
     slurm_defaults = SlurmOptions()
@@ -150,21 +171,8 @@ def cluster_options(command: Callable) -> Callable:
 @click.option(
     "--points", type=click.IntRange(min=8), help="Points per frame (default per dataset)."
 )
-@click.option(
-    "--option",
-    "-o",
-    "pairs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A dataset option, e.g. -o sequences=8 -o frames=60 (repeatable; a wrong key lists them).",
-)
-@click.option(
-    "--block-size",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="Consecutive sequences per Dask task.",
-)
+@pairs_option("A dataset option, e.g. -o num_sequences=8")
+@block_size_option
 @cluster_options
 def ingest(
     dataset: str,
@@ -201,9 +209,7 @@ def ingest(
     type=click.Path(path_type=Path),
     help="Folder of the dataset's released files.",
 )
-@click.option(
-    "--option", "-o", "pairs", multiple=True, metavar="KEY=VALUE", help="A dataset option."
-)
+@pairs_option("A dataset option, e.g. -o meta=DIR")
 def check(dataset: str, source: Path, pairs: tuple[str, ...]) -> None:
     """Compare a download with the dataset's manifest before a long ingest.
 
@@ -280,22 +286,9 @@ def preview(
     help="Camera path: the paper's 150° sweep, Synthia's 360° circle, or a random viewpoint per "
     "frame (ablation) [the dataset's choice, else sweep].",
 )
-@click.option(
-    "--option",
-    "-o",
-    "pairs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A trajectory or occlusion setting, e.g. -o image_size=640,480 (a wrong key lists them).",
-)
+@pairs_option("A trajectory or occlusion setting, e.g. -o image_size=640,480")
 @click.option("--replace", is_flag=True, help="Drop views made with other settings first.")
-@click.option(
-    "--block-size",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="Consecutive sequences per Dask task.",
-)
+@block_size_option
 @cluster_options
 def partial_views(
     store_path: Path,
