@@ -1,10 +1,8 @@
 """The mocap dataset: pybullet's motion clips read as pybullet reads them, rendered to depth
 exactly, labelled by body part and clip, deterministic, and hard to tell from one frame."""
 
-import hashlib
 import importlib.util
 import json
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import open3d as o3d
 import pytest
+from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
@@ -52,13 +51,6 @@ WALK = CLIP_NAMES.index("walk")
 
 def tiny(**changes) -> Mocap:
     return Mocap(MocapConfig(**{**TINY, **changes}))
-
-
-def digest(data) -> str:
-    h = hashlib.sha256()
-    for array in (data.points, data.camera, data.point_label, data.action):
-        h.update(array.tobytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -311,23 +303,7 @@ def test_sequence_has_the_documented_shapes_and_validates(sequence):
 
 
 def test_read_is_deterministic_in_any_order_process_and_after_pickling():
-    source = tiny(num_sequences=3, frames_per_sequence=8)
-    index = source.index()
-    forward = [digest(source.read(s)) for s in index]
-    backward = [digest(s) for s in (source.read(s) for s in reversed(index))][::-1]
-    assert forward == backward and len(set(forward)) == 3
-    copy = pickle.loads(pickle.dumps(source))  # as Dask ships it to a worker
-    assert digest(copy.read(index[1])) == forward[1]
-    code = (
-        "import hashlib;"
-        "from c2p4d.pipeline.sources.mocap import Mocap, MocapConfig;"
-        f"s = Mocap(MocapConfig(**{ {**TINY, 'num_sequences': 3, 'frames_per_sequence': 8}!r}));"
-        "d = s.read(s.index()[2]); h = hashlib.sha256();"
-        "[h.update(a.tobytes()) for a in (d.points, d.camera, d.point_label, d.action)];"
-        "print(h.hexdigest())"
-    )
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert other.stdout.strip().splitlines()[-1] == forward[2]
+    assert_reads_are_deterministic("mocap", {**TINY, "num_sequences": 3, "frames_per_sequence": 8})
 
 
 def test_the_body_points_follow_the_walking_root(sequence):

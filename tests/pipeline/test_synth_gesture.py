@@ -1,13 +1,9 @@
 """The built-in MSR-Action3D stand-in: options, index, determinism, labels, motion, views,
 non-triviality."""
 
-import hashlib
-import pickle
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
@@ -36,13 +32,6 @@ TINY = dict(gestures=2, val_subjects=0, max_frames=32, points_per_frame=64, imag
 
 def tiny(**changes) -> SynthGesture:
     return SynthGesture(SynthGestureConfig(**{**TINY, **changes}))
-
-
-def digest(data) -> str:
-    h = hashlib.sha256()
-    for array in (data.points, data.camera, data.point_label, data.action):
-        h.update(array.tobytes())
-    return h.hexdigest()
 
 
 def tiny_plan(name: str) -> Plan:
@@ -181,29 +170,8 @@ def test_rendered_hand_rises_above_the_head_in_a_high_arm_wave(sequence):
     assert (hand_of[idle] < top_of[idle]).all()
 
 
-def test_read_is_deterministic_in_any_order_and_process():
-    source = tiny()
-    index = source.index()[8:11]
-    forward = [digest(source.read(s)) for s in index]
-    backward = [digest(tiny().read(s)) for s in reversed(index)][::-1]
-    assert forward == backward
-    assert len(set(forward)) == 3
-    code = (
-        "import hashlib;"
-        "from c2p4d.pipeline.sources.synth_gesture import SynthGesture, SynthGestureConfig;"
-        f"s = SynthGesture(SynthGestureConfig(**{TINY!r})); d = s.read(s.index()[10]);"
-        "h = hashlib.sha256();"
-        "[h.update(a.tobytes()) for a in (d.points, d.camera, d.point_label, d.action)];"
-        "print(h.hexdigest())"
-    )
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert other.stdout.strip() == forward[2]
-
-
-def test_a_pickled_source_reads_the_same(sequence):
-    source, seq, data = sequence
-    copy = pickle.loads(pickle.dumps(source))  # as Dask ships it to a worker
-    assert digest(copy.read(seq)) == digest(data)
+def test_read_is_deterministic_in_any_order_process_and_after_pickling():
+    assert_reads_are_deterministic("synth-gesture", TINY)
 
 
 def test_the_window_casts_the_same_rays_as_the_full_image():

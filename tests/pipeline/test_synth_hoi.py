@@ -1,12 +1,8 @@
 """The built-in HOI4D stand-in: options, index, determinism, labels, motion, non-triviality."""
 
-import hashlib
-import pickle
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
@@ -33,13 +29,6 @@ TINY = dict(num_sequences=10, frames_per_sequence=MIN_FRAMES, points_per_frame=6
 
 def tiny(**changes) -> SynthHOI:
     return SynthHOI(SynthHOIConfig(**{**TINY, **changes}))
-
-
-def digest(data) -> str:
-    h = hashlib.sha256()
-    for array in (data.points, data.camera, data.point_label, data.action):
-        h.update(array.tobytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -123,28 +112,8 @@ def test_points_lie_in_the_room_and_show_the_table_and_hand(sequence):
     assert {CLASS_NAMES.index("table"), HAND} <= classes
 
 
-def test_read_is_deterministic_in_any_order_and_process():
-    source = tiny(num_sequences=3)
-    index = source.index()
-    forward = [digest(source.read(s)) for s in index]
-    backward = [digest(tiny(num_sequences=3).read(s)) for s in reversed(index)][::-1]
-    assert forward == backward
-    assert len(set(forward)) == 3
-    code = (
-        "import hashlib;"
-        "from c2p4d.pipeline.sources.synth_hoi import SynthHOI, SynthHOIConfig;"
-        f"s = SynthHOI(SynthHOIConfig(**{TINY!r})); d = s.read(s.index()[2]); h = hashlib.sha256();"
-        "[h.update(a.tobytes()) for a in (d.points, d.camera, d.point_label, d.action)];"
-        "print(h.hexdigest())"
-    )
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert other.stdout.strip() == forward[2]
-
-
-def test_a_pickled_source_reads_the_same(sequence):
-    source, data = sequence
-    copy = pickle.loads(pickle.dumps(source))  # as Dask ships it to a worker
-    assert digest(copy.read(copy.index()[0])) == digest(data)
+def test_read_is_deterministic_in_any_order_process_and_after_pickling():
+    assert_reads_are_deterministic("synth-hoi", TINY)
 
 
 def test_actions_follow_the_plan_in_contiguous_steps(sequence):

@@ -1,14 +1,10 @@
 """The built-in Synthia 4D stand-in: options, index, determinism, classes, motion, rig,
 non-triviality."""
 
-import hashlib
-import pickle
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
+from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
@@ -46,13 +42,6 @@ TINY = dict(num_sequences=8, frames_per_sequence=4, points_per_frame=512,
 
 def tiny(**changes) -> SynthStreet:
     return SynthStreet(SynthStreetConfig(**{**TINY, **changes}))
-
-
-def digest(data) -> str:
-    h = hashlib.sha256()
-    for array in (data.points, data.camera, data.point_label, data.features):
-        h.update(array.tobytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -157,31 +146,8 @@ def test_each_frame_is_a_complete_cloud_around_the_rig(sequence):
         assert (sectors > 0.02 * len(points)).all()  # seen all around, not one camera's view
 
 
-def test_read_is_deterministic_in_any_order_and_process():
-    source = tiny(num_sequences=3, frames_per_sequence=3)
-    index = source.index()
-    forward = [digest(source.read(s)) for s in index]
-    backward = [digest(tiny(num_sequences=3, frames_per_sequence=3).read(s))
-                for s in reversed(index)][::-1]  # fmt: skip
-    assert forward == backward
-    assert len(set(forward)) == 3
-    config = {**TINY, "num_sequences": 3, "frames_per_sequence": 3}
-    code = (
-        "import hashlib;"
-        "from c2p4d.pipeline.sources.synth_street import SynthStreet, SynthStreetConfig;"
-        f"s = SynthStreet(SynthStreetConfig(**{config!r})); d = s.read(s.index()[2]);"
-        "h = hashlib.sha256();"
-        "[h.update(a.tobytes()) for a in (d.points, d.camera, d.point_label, d.features)];"
-        "print(h.hexdigest())"
-    )
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert other.stdout.strip() == forward[2]
-
-
-def test_a_pickled_source_reads_the_same(sequence):
-    source, data = sequence
-    copy = pickle.loads(pickle.dumps(source))  # as Dask ships it to a worker
-    assert digest(copy.read(copy.index()[0])) == digest(data)
+def test_read_is_deterministic_in_any_order_process_and_after_pickling():
+    assert_reads_are_deterministic("synth-street", TINY)
 
 
 def test_every_class_is_in_view_in_the_default_train_split():
