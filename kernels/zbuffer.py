@@ -404,7 +404,11 @@ def _fans(points, k, kn, reach, steep, gap_cos, gap_sin, normal, radius, fan, cl
     offset = np.empty((n, 3))
     found_d2 = np.empty(n)
     best = np.empty(k, np.int64)  # the k nearest candidates, by (distance, index)
+    best_d2 = np.empty(k)
+    best_id = np.empty(k, np.int64)
     corner = np.empty(SECTORS, np.int64)  # the nearest candidate of each sector
+    corner_d2 = np.empty(SECTORS)
+    corner_id = np.empty(SECTORS, np.int64)
     corner_uv = np.empty((SECTORS, 2))
     hint = np.inf  # the squared search radius of the previous point, to try first
     near = np.empty(n, np.int64)  # the candidates within it
@@ -420,13 +424,13 @@ def _fans(points, k, kn, reach, steep, gap_cos, gap_sin, normal, radius, fan, cl
             for c in range(m):
                 near[q] = c
                 q += found_d2[c] <= hint
-            count = _nearest(found, found_d2, near, q, best)
+            count = _nearest(found, found_d2, near, q, best, best_d2, best_id)
             limit = reach * math.sqrt(found_d2[best[k - 1]]) if count == k else np.inf
             if not limit * limit <= hint:
                 for c in range(m):
                     near[c] = c
                 q = m
-                count = _nearest(found, found_d2, near, q, best)
+                count = _nearest(found, found_d2, near, q, best, best_d2, best_id)
                 limit = reach * math.sqrt(found_d2[best[k - 1]]) if count == k else np.inf
             if limit < reached or reached == np.inf:
                 break
@@ -444,23 +448,29 @@ def _fans(points, k, kn, reach, steep, gap_cos, gap_sin, normal, radius, fan, cl
         limit = reach * radius[i]
         limit2 = limit * limit
         corner[:] = -1
+        corner_d2[:] = np.inf
+        corner_id[:] = n
         for r in range(q):
             c = near[r]
             d2 = found_d2[c]
-            if d2 == 0.0 or d2 > limit2:
-                continue
             e0, e1, e2 = offset[c, 0], offset[c, 1], offset[c, 2]
             lift = n0 * e0 + n1 * e1 + n2 * e2
-            if lift * lift > steep * d2:
-                continue
             u = a0 * e0 + a1 * e1 + a2 * e2
             v = b0 * e0 + b1 * e1 + b2 * e2
-            if u == 0.0 and v == 0.0:
-                continue
             sector = _sector(u, v)
-            j = corner[sector]
-            if j < 0 or d2 < found_d2[j] or (d2 == found_d2[j] and found[c] < found[j]):
-                corner[sector], corner_uv[sector, 0], corner_uv[sector, 1] = c, u, v
+            j = found[c]
+            better = (
+                (d2 > 0.0)
+                & (d2 <= limit2)
+                & (lift * lift <= steep * d2)
+                & ((u != 0.0) | (v != 0.0))
+                & ((d2 < corner_d2[sector]) | ((d2 == corner_d2[sector]) & (j < corner_id[sector])))
+            )
+            corner[sector] = c if better else corner[sector]
+            corner_d2[sector] = d2 if better else corner_d2[sector]
+            corner_id[sector] = j if better else corner_id[sector]
+            corner_uv[sector, 0] = u if better else corner_uv[sector, 0]
+            corner_uv[sector, 1] = v if better else corner_uv[sector, 1]
         _fan(found, corner, corner_uv, gap_cos, gap_sin, fan[i], closed[i])
 
 
@@ -487,31 +497,23 @@ def _block(grid, order, s, home, ring, dims, start, found, offset, found_d2):
 
 
 @nb.njit(cache=True)
-def _nearest(found, found_d2, near, m, best):
+def _nearest(found, found_d2, near, m, best, best_d2, best_id):
     """The k = len(best) of the candidates near[:m] of smallest (distance, index), sorted, into
-    `best`; returns how many there are (fewer than k when m < k)."""
+    `best` (with their distances and indices alongside, so that the insertion compares values
+    at hand); returns how many there are (fewer than k when m < k)."""
     k = best.shape[0]
     count = 0
-    last = np.inf
     for r in range(m):
         c = near[r]
-        e = found_d2[c]
-        if e > last:
-            continue
-        j = found[c]
-        if count == k and e == last and j > found[best[k - 1]]:
+        e, j = found_d2[c], found[c]
+        if count == k and (e > best_d2[k - 1] or (e == best_d2[k - 1] and j > best_id[k - 1])):
             continue
         p = min(count, k - 1)
-        while p > 0:
-            o = best[p - 1]
-            if found_d2[o] < e or (found_d2[o] == e and found[o] < j):
-                break
-            best[p] = o
+        while p > 0 and (best_d2[p - 1] > e or (best_d2[p - 1] == e and best_id[p - 1] > j)):
+            best[p], best_d2[p], best_id[p] = best[p - 1], best_d2[p - 1], best_id[p - 1]
             p -= 1
-        best[p] = c
+        best[p], best_d2[p], best_id[p] = c, e, j
         count = min(count + 1, k)
-        if count == k:
-            last = found_d2[best[k - 1]]
     return count
 
 
