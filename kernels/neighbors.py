@@ -16,6 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from c2p4d.kernels import _numba  # noqa: F401  (threading layer, before any parallel kernel)
 from c2p4d.kernels.batching import run_batched
 
 # Grid cells are at least this much wider than the radius, so that a point that passes the

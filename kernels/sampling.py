@@ -25,6 +25,7 @@ import math
 import numba
 import numpy as np
 
+from c2p4d.kernels import _numba  # noqa: F401  (threading layer, before any parallel kernel)
 from c2p4d.kernels.batching import run_batched
 
 # TOTAL_THREADS in pointnet2's cuda_utils.h: the largest block the FPS kernel is launched with.

@@ -1,30 +1,38 @@
-"""Which points of a cloud a camera sees: a triangle-fan z-buffer in numba (paper §3.1).
+"""Which points of a cloud a camera sees: triangle fans over the points, in numba (paper §3.1).
 
 A one-pixel z-buffer over points is not enough: a sampled surface has gaps between its points,
 and the surfaces behind it show through them. Discs splatted around the points close the gaps
 but also spill past every border, hiding the background next to it. So the points are joined
-into the surfaces they sample instead (`build_fans`, once per frame):
+into the surfaces they sample instead, once per frame (`build_fans`, shared by all views):
 
-- each point's k nearest neighbours, sorted by angle in its tangent plane (the normal is the
-  least principal axis of it and its nearest neighbours), form a fan of triangles around it;
-  a gap wider than `max_gap_deg` between two neighbours is a border of the surface and stays
-  open. The triangles join sampled points only, so they stay inside the convex hull of the
-  samples: they never spill past the silhouette of a convex object, and a triangle that cuts
-  through an object (across an edge or the rim of a sphere) lies inside it, behind its visible
-  surface.
+- each point's k nearest neighbours give its spacing (`radius`, the k-th distance) and its
+  tangent plane (the normal is the least principal axis of it and its nearest neighbours);
+- the tangent plane around the point is cut into 6 sectors of 60 degrees, and the nearest point
+  of each sector becomes a corner of the point's fan, if it lies within `reach` radii and at
+  most `max_elevation_deg` out of the plane (so that a fan does not jump to another surface
+  across a small gap). The sectors come in angular order, so the fan needs no sorting, and the
+  even spread of its corners closes it with few triangles. An angle wider than `max_gap_deg`
+  between consecutive corners is a border of the surface and stays open. The frame keeps each
+  triangle once, whichever fans have it;
+- the triangles join sampled points only, so they stay inside the convex hull of the samples:
+  they never spill past the silhouette of a convex object, and a triangle that cuts through an
+  object (across an edge or the rim of a sphere) lies inside it, behind its surface;
 - where two surfaces meet in a concave junction (an object standing on the floor), a triangle
-  joining them would be a web in front of both. Per view, a triangle is dropped when each of
-  its corners sees another corner rise towards the camera out of its own tangent plane by more
-  than `web_slope` (the sine of that angle).
+  joining them would be a web in front of both. A triangle is dropped when each of its corners
+  sees another corner rise towards the camera out of its own tangent plane by more than
+  `web_slope` (the sine of that angle). Per view this only depends on which side of each
+  corner's plane the camera is on, so each triangle keeps the answer for both sides of each
+  corner (6 bits) and a view just picks.
 
-Each view rasterises the triangles into a buffer of the nearest inverse depth and which
-triangle it is. The buffer's resolution follows the sampling: the image is divided by the
-power of two that makes a typical k-NN radius `buffer_pixels` buffer pixels long (occlusion
-cannot be resolved finer than the points sample the surfaces, and the work per view stays
-about the same whatever N). A point is visible when the nearest triangle at its buffer pixel,
-evaluated at the point's exact image position, is not nearer than the point by more than
-`depth_tolerance` k-NN radii (so a surface seen at a grazing angle does not hide its own
-points), or when no triangle covers that pixel.
+A view then projects the points and tests each one against the triangles over it in the image:
+the point is hidden when a triangle (all of whose corners are in front of the camera, and which
+is no web) covers its image position and is nearer than the point there by more than
+`depth_tolerance` radii (so that a surface seen at a grazing angle does not hide its own
+points). A triangle covers the points whose barycentric coordinates are all >= -`grow`: it is
+grown by 3 `grow` about its centroid, because the sampled surface reaches past its outermost
+samples (about half a spacing) while the triangles stop at them. The test is exact per point: no
+buffer resolution enters the answer. To find the points under a triangle quickly, the points are
+bucketed by image cells of 2**level pixels, about half a mean radius wide (a speed setting only).
 
 Cameras follow OpenCV (x right, y down, z forward); poses are world-from-camera; intrinsics are
 [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]. Pixel (i, j) is the unit square centred on image
@@ -45,59 +53,77 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from c2p4d.kernels import _numba  # noqa: F401  (threading layer, before any parallel kernel)
+
 # A neighbourhood has a tangent plane when its two least principal variances differ by this
 # fraction of the largest; below it (a line of points, an isotropic blob) it has no fan.
 MIN_NORMAL_GAP = 0.05
-# The coarsest buffer is the image divided by 2**MAX_LEVEL.
-MAX_LEVEL = 4
+# The fan of a point has one corner per sector of 60 degrees of its tangent plane.
+SECTORS = 6
+SQRT3 = math.sqrt(3.0)
+# Grid cells for the neighbour search are this many fan reaches wide (a speed setting: wider
+# cells hold more candidates, narrower ones send more points on to the next ring of cells).
+CELL_REACHES = 1.3
+# Image buckets are about 1 / BUCKET_RADII of the mean radius wide (a speed setting); the
+# coarsest is 2**MAX_LEVEL pixels.
+BUCKET_RADII = 2.0
+MAX_LEVEL = 5
 
 
 @dataclass(frozen=True)
 class OcclusionOptions:
     """Defaults tuned on ray-cast mesh scenes (benchmarks/bench_zbuffer.py: two scenes, two
-    cameras each, 2048 to 32768 points per frame at 320x240)."""
+    cameras each, 2048 to 32768 points per frame at 320x240, several random samplings)."""
 
-    neighbors: int = 12  # the fan of each point joins its k nearest neighbours
-    normal_neighbors: int = 8  # the nearest of them that fit its tangent plane
-    max_gap_deg: float = 170.0  # a wider angular gap between neighbours is a border
+    neighbors: int = 8  # the radius is the distance to the k-th nearest neighbour
+    normal_neighbors: int = 8  # the nearest of them that fit the tangent plane
+    reach: float = 1.5  # fan corners lie within this many radii
+    max_elevation_deg: float = 60.0  # ... and at most this steeply out of the tangent plane
+    max_gap_deg: float = 170.0  # a wider angle between consecutive corners is a border
     web_slope: float = 0.35  # sine of the rise that marks a triangle as a concave web
-    depth_tolerance: float = 0.1  # slack behind the nearest triangle, in k-NN radii
-    buffer_pixels: float = 4.0  # typical k-NN radius in buffer pixels (sets the buffer level)
+    grow: float = 0.07  # a triangle covers barycentric coordinates >= -grow
+    depth_tolerance: float = 0.1  # slack behind the nearest triangle, in radii
     near: float = 1e-3  # points at depth <= near are behind the camera
 
     def __post_init__(self) -> None:
         checks = {
-            "neighbors": self.neighbors >= 2,
+            "neighbors": self.neighbors >= 1,
             "normal_neighbors": 2 <= self.normal_neighbors <= self.neighbors,
-            "max_gap_deg": 0 < self.max_gap_deg <= 360,
+            "reach": self.reach >= 1,
+            "max_elevation_deg": 0 < self.max_elevation_deg <= 90,
+            "max_gap_deg": 0 < self.max_gap_deg < 180,
             "web_slope": self.web_slope >= 0,
+            "grow": 0 <= self.grow < 0.5,
             "depth_tolerance": self.depth_tolerance >= 0,
-            "buffer_pixels": self.buffer_pixels > 0,
             "near": self.near > 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(
-                f"OcclusionOptions: invalid {', '.join(bad)} in {self}; need neighbors >= 2, "
-                "2 <= normal_neighbors <= neighbors, 0 < max_gap_deg <= 360, web_slope >= 0, "
-                "depth_tolerance >= 0, buffer_pixels > 0, near > 0"
+                f"OcclusionOptions: invalid {', '.join(bad)} in {self}; need neighbors >= 1, "
+                "2 <= normal_neighbors <= neighbors, reach >= 1, 0 < max_elevation_deg <= 90, "
+                "0 < max_gap_deg < 180, web_slope >= 0, 0 <= grow < 0.5, depth_tolerance >= 0, "
+                "near > 0"
             )
 
 
 class Fans(NamedTuple):
-    """The triangle fan of every point of every frame (view-independent).
+    """The surface of every frame (view-independent): its points' planes and its triangles.
 
-    normal [F,N,3]     unit normal, 0 where the neighbourhood has no plane (then no fan)
-    radius [F,N]       distance to the k-th nearest neighbour: the local spacing
-    fan    [F,N,k+1]   neighbour indices in angular order, the first repeated after the last,
-                       -1 after that; triangle s of point i is (i, fan[i, s], fan[i, s + 1])
-    closed [F,N,k]     whether triangle s exists (its angle is below max_gap_deg)
+    normal    [F,N,3]  unit normal, 0 where the neighbourhood has no plane (then no fan)
+    radius    [F,N]    distance to the k-th nearest neighbour: the local spacing
+    triangles [F,T,3]  point indices of the triangles of all fans, each once; rows of -1 after
+                       a frame's last triangle
+    web       [F,T]    per corner c = 0, 1, 2 two bits (bit 2c + side): whether the corner sees
+                       another one rise out of its tangent plane on its + side (side 0) or on
+                       its - side (side 1); in a view the triangle is a web when every corner's
+                       bit for the side the camera is on is set
     """
 
     normal: np.ndarray
     radius: np.ndarray
-    fan: np.ndarray
-    closed: np.ndarray
+    triangles: np.ndarray
+    web: np.ndarray
 
 
 def visible_mask(
@@ -119,8 +145,18 @@ def build_fans(points: np.ndarray, options: OcclusionOptions | None = None) -> F
     options = options or OcclusionOptions()
     points = _as_points(points)
     k = min(options.neighbors, points.shape[1] - 1)
+    gap = math.radians(options.max_gap_deg)
     return Fans(
-        *_build(points, k, min(options.normal_neighbors, k), math.radians(options.max_gap_deg))
+        *_build(
+            points,
+            k,
+            min(options.normal_neighbors, k),
+            float(options.reach),
+            math.sin(math.radians(options.max_elevation_deg)) ** 2,
+            math.cos(gap),
+            math.sin(gap),
+            float(options.web_slope),
+        )
     )
 
 
@@ -140,15 +176,14 @@ def occlusion(
         points,
         np.ascontiguousarray(fans.normal, dtype=np.float64),
         np.ascontiguousarray(fans.radius, dtype=np.float64),
-        np.ascontiguousarray(fans.fan, dtype=np.int32),
-        np.ascontiguousarray(fans.closed, dtype=np.bool_),
+        np.ascontiguousarray(fans.triangles, dtype=np.int32),
+        np.ascontiguousarray(fans.web, dtype=np.uint8),
         pose,
         k,
         int(image_size[0]),
         int(image_size[1]),
-        float(options.web_slope),
+        float(options.grow),
         float(options.depth_tolerance),
-        float(options.buffer_pixels),
         float(options.near),
     )
 
@@ -200,13 +235,13 @@ def _as_cameras(
 
 
 # ---------------------------------------------------------------------------------------------
-# Per frame: k nearest neighbours on a uniform grid, the tangent plane, the fan.
+# Per frame: k nearest neighbours and sector corners on a uniform grid, the tangent plane.
 
 
 @nb.njit(cache=True)
 def _grid(points, size):
     """Counting sort of the points into cubic cells of `size` (grown until there are at most
-    ~8 cells per point): (lower corner, size, dims, cell start offsets, point order)."""
+    ~4 cells per point): (lower corner, size, dims, cell start offsets, point order)."""
     n = points.shape[0]
     lo = np.empty(3)
     span = np.empty(3)
@@ -218,18 +253,19 @@ def _grid(points, size):
     while True:
         for d in range(3):
             dims[d] = int(span[d] / size) + 1
-        if dims[0] * dims[1] * dims[2] <= 8 * n + 64:
+        if dims[0] * dims[1] * dims[2] <= 4 * n + 64:
             break
-        size *= 1.5
+        size *= 1.25
     cell = np.empty(n, np.int64)
-    count = np.zeros(dims[0] * dims[1] * dims[2] + 1, np.int64)
+    start = np.zeros(dims[0] * dims[1] * dims[2] + 1, np.int64)
     for i in range(n):
         c = 0
         for d in range(3):
             c = c * dims[d] + min(int((points[i, d] - lo[d]) / size), dims[d] - 1)
         cell[i] = c
-        count[c + 1] += 1
-    start = np.cumsum(count)
+        start[c + 1] += 1
+    for c in range(start.shape[0] - 1):
+        start[c + 1] += start[c]
     order = np.empty(n, np.int64)
     fill = start[:-1].copy()
     for i in range(n):
@@ -239,10 +275,10 @@ def _grid(points, size):
 
 
 @nb.njit(cache=True)
-def _cell_size(points, k):
-    """A grid cell of about 1.5 k-NN radii, so that the ring of cells around a point usually
-    holds its k nearest neighbours. The area the points cover, from a coarse grid's occupied
-    cells, gives their spacing."""
+def _cell_size(points, k, reach):
+    """A grid cell CELL_REACHES fan reaches of a typical point wide, so that the 27 cells around
+    a point usually hold all its fan corners. The area the points cover, from a coarse grid's
+    occupied cells, gives their spacing."""
     n = points.shape[0]
     span = 0.0
     for d in range(3):
@@ -251,102 +287,51 @@ def _cell_size(points, k):
     occupied = 0
     for c in range(start.shape[0] - 1):
         occupied += start[c + 1] > start[c]
-    return 1.5 * size * math.sqrt(occupied * k / (math.pi * n))
-
-
-@nb.njit(cache=True)
-def _knn(points, k):
-    """Indices [N,k] and squared distances [N,k] of each point's k nearest other points,
-    ordered by (distance, index)."""
-    n = points.shape[0]
-    lo, size, dims, start, order = _grid(points, _cell_size(points, k))
-    idx = np.empty((n, k), np.int64)
-    dist2 = np.empty((n, k))
-    for i in range(n):
-        h0 = min(int((points[i, 0] - lo[0]) / size), dims[0] - 1)
-        h1 = min(int((points[i, 1] - lo[1]) / size), dims[1] - 1)
-        h2 = min(int((points[i, 2] - lo[2]) / size), dims[2] - 1)
-        found = 0
-        ring = 0
-        while True:
-            # Visit the cells at Chebyshev distance `ring` from the home cell.
-            for a in range(max(h0 - ring, 0), min(h0 + ring, dims[0] - 1) + 1):
-                for b in range(max(h1 - ring, 0), min(h1 + ring, dims[1] - 1) + 1):
-                    for c in range(max(h2 - ring, 0), min(h2 + ring, dims[2] - 1) + 1):
-                        if max(abs(a - h0), abs(b - h1), abs(c - h2)) != ring:
-                            continue
-                        cid = (a * dims[1] + b) * dims[2] + c
-                        for s in range(start[cid], start[cid + 1]):
-                            j = order[s]
-                            if j == i:
-                                continue
-                            dx = points[j, 0] - points[i, 0]
-                            dy = points[j, 1] - points[i, 1]
-                            dz = points[j, 2] - points[i, 2]
-                            e = dx * dx + dy * dy + dz * dz
-                            last = dist2[i, k - 1]
-                            if found == k and (e > last or (e == last and j > idx[i, k - 1])):
-                                continue
-                            # Insertion into the sorted list of the best so far.
-                            p = min(found, k - 1)
-                            while p > 0 and (
-                                dist2[i, p - 1] > e or (dist2[i, p - 1] == e and idx[i, p - 1] > j)
-                            ):
-                                dist2[i, p] = dist2[i, p - 1]
-                                idx[i, p] = idx[i, p - 1]
-                                p -= 1
-                            dist2[i, p] = e
-                            idx[i, p] = j
-                            found = min(found + 1, k)
-            # Points outside the block of cells searched so far are at least `reach` away.
-            reach = np.inf
-            for d, h in ((0, h0), (1, h1), (2, h2)):
-                if h - ring > 0:
-                    reach = min(reach, points[i, d] - (lo[d] + (h - ring) * size))
-                if h + ring < dims[d] - 1:
-                    reach = min(reach, lo[d] + (h + ring + 1) * size - points[i, d])
-            reach *= 1.0 - 1e-9
-            if found == k and dist2[i, k - 1] < reach * reach or reach == np.inf:
-                break
-            ring += 1
-    return idx, dist2
+    return CELL_REACHES * reach * size * math.sqrt(occupied * k / (math.pi * n))
 
 
 @nb.njit(cache=True)
 def _eigenvalues(a00, a01, a02, a11, a12, a22):
-    """Eigenvalues of a symmetric 3x3 matrix, largest first (closed form, Smith 1961)."""
-    q = (a00 + a11 + a22) / 3.0
-    b00 = a00 - q
-    b11 = a11 - q
-    b22 = a22 - q
-    p2 = b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * (a01 * a01 + a02 * a02 + a12 * a12)
-    if p2 <= 0.0:
-        return q, q, q
-    p = math.sqrt(p2 / 6.0)
-    det = (
-        b00 * (b11 * b22 - a12 * a12)
-        - a01 * (a01 * b22 - a12 * a02)
-        + a02 * (a01 * a12 - b11 * a02)
+    """Eigenvalues of a symmetric positive semi-definite 3x3 matrix, largest first. The least
+    one by Newton's method on the characteristic polynomial from 0 (it is concave and rising
+    below that root, so the steps never overshoot), the other two from the quadratic left."""
+    c2 = a00 + a11 + a22
+    c1 = a00 * a11 + a00 * a22 + a11 * a22 - a01 * a01 - a02 * a02 - a12 * a12
+    c0 = (
+        a00 * (a11 * a22 - a12 * a12)
+        - a01 * (a01 * a22 - a12 * a02)
+        + a02 * (a01 * a12 - a11 * a02)
     )
-    r = min(max(det / (2.0 * p * p * p), -1.0), 1.0)
-    phi = math.acos(r) / 3.0
-    l1 = q + 2.0 * p * math.cos(phi)
-    l3 = q + 2.0 * p * math.cos(phi + 2.0 * math.pi / 3.0)
-    return l1, 3.0 * q - l1 - l3, l3
+    l3 = 0.0
+    for _ in range(64):
+        f = ((l3 - c2) * l3 + c1) * l3 - c0
+        slope = (3.0 * l3 - 2.0 * c2) * l3 + c1
+        if not f < 0.0 or not slope > 0.0:
+            break
+        step = -f / slope
+        if not step > 1e-15 * c2:
+            l3 += step
+            break
+        l3 += step
+    total = c2 - l3
+    product = c1 - l3 * total
+    root = math.sqrt(max(total * total - 4.0 * product, 0.0))
+    return 0.5 * (total + root), 0.5 * (total - root), l3
 
 
 @nb.njit(cache=True)
-def _eigenvector(cov, l3):
-    """Unit eigenvector of the symmetric `cov` (6 entries: xx xy xz yy yz zz) for its eigenvalue
-    l3: the largest cross product of two rows of cov - l3 I; zero if there is none."""
-    r0 = (cov[0] - l3, cov[1], cov[2])
-    r1 = (cov[1], cov[3] - l3, cov[4])
-    r2 = (cov[2], cov[4], cov[5] - l3)
+def _eigenvector(c0, c1, c2, c3, c4, c5, l3):
+    """Unit eigenvector of the symmetric matrix (xx xy xz yy yz zz) = c0..c5 for its eigenvalue
+    l3: the largest cross product of two rows of (matrix - l3 I); zero if there is none."""
+    r00, r01, r02 = c0 - l3, c1, c2
+    r10, r11, r12 = c1, c3 - l3, c4
+    r20, r21, r22 = c2, c4, c5 - l3
     bx = by = bz = best = 0.0
-    for a, b in ((r0, r1), (r0, r2), (r1, r2)):
-        x = a[1] * b[2] - a[2] * b[1]
-        y = a[2] * b[0] - a[0] * b[2]
-        z = a[0] * b[1] - a[1] * b[0]
+    for x, y, z in (
+        (r01 * r12 - r02 * r11, r02 * r10 - r00 * r12, r00 * r11 - r01 * r10),
+        (r01 * r22 - r02 * r21, r02 * r20 - r00 * r22, r00 * r21 - r01 * r20),
+        (r11 * r22 - r12 * r21, r12 * r20 - r10 * r22, r10 * r21 - r11 * r20),
+    ):
         n2 = x * x + y * y + z * z
         if n2 > best:
             bx, by, bz, best = x, y, z, n2
@@ -354,79 +339,6 @@ def _eigenvector(cov, l3):
         s = 1.0 / math.sqrt(best)
         bx, by, bz = bx * s, by * s, bz * s
     return bx, by, bz
-
-
-@nb.njit(cache=True, parallel=True)
-def _build(points, k, kn, max_gap):
-    f, n, _ = points.shape
-    normal = np.zeros((f, n, 3))
-    radius = np.zeros((f, n))
-    fan = np.full((f, n, k + 1), -1, np.int32)
-    closed = np.zeros((f, n, k), np.bool_)
-    if k >= 2:
-        for t in nb.prange(f):
-            _build_frame(points[t], k, kn, max_gap, normal[t], radius[t], fan[t], closed[t])
-    return normal, radius, fan, closed
-
-
-@nb.njit(cache=True)
-def _build_frame(points, k, kn, max_gap, normal, radius, fan, closed):
-    idx, dist2 = _knn(points, k)
-    cov = np.empty(6)
-    angle = np.empty(k)
-    for i in range(points.shape[0]):
-        radius[i] = math.sqrt(dist2[i, k - 1])
-        # The tangent plane of the point and its kn nearest neighbours.
-        m0, m1, m2 = points[i, 0], points[i, 1], points[i, 2]
-        for s in range(kn):
-            m0 += points[idx[i, s], 0]
-            m1 += points[idx[i, s], 1]
-            m2 += points[idx[i, s], 2]
-        m0, m1, m2 = m0 / (kn + 1), m1 / (kn + 1), m2 / (kn + 1)
-        cov[:] = 0.0
-        for s in range(-1, kn):
-            j = i if s < 0 else idx[i, s]
-            dx, dy, dz = points[j, 0] - m0, points[j, 1] - m1, points[j, 2] - m2
-            cov[0] += dx * dx
-            cov[1] += dx * dy
-            cov[2] += dx * dz
-            cov[3] += dy * dy
-            cov[4] += dy * dz
-            cov[5] += dz * dz
-        l1, l2, l3 = _eigenvalues(cov[0], cov[1], cov[2], cov[3], cov[4], cov[5])
-        if not l2 - l3 > MIN_NORMAL_GAP * l1:
-            continue
-        n0, n1, n2 = _eigenvector(cov, l3)
-        normal[i, 0], normal[i, 1], normal[i, 2] = n0, n1, n2
-        # The neighbours sorted by angle around the normal (coincident points have none).
-        a0, a1, a2 = _perpendicular(n0, n1, n2)
-        b0, b1, b2 = n1 * a2 - n2 * a1, n2 * a0 - n0 * a2, n0 * a1 - n1 * a0
-        count = 0
-        for s in range(k):
-            if dist2[i, s] == 0.0:
-                continue
-            j = idx[i, s]
-            e0, e1, e2 = (
-                points[j, 0] - points[i, 0],
-                points[j, 1] - points[i, 1],
-                points[j, 2] - points[i, 2],
-            )
-            a = math.atan2(b0 * e0 + b1 * e1 + b2 * e2, a0 * e0 + a1 * e1 + a2 * e2)
-            p = count
-            while p > 0 and angle[p - 1] > a:
-                angle[p] = angle[p - 1]
-                fan[i, p] = fan[i, p - 1]
-                p -= 1
-            angle[p] = a
-            fan[i, p] = j
-            count += 1
-        if count < 2:
-            fan[i, :count] = -1
-            continue
-        fan[i, count] = fan[i, 0]
-        for s in range(count):
-            gap = (angle[s + 1] if s + 1 < count else angle[0] + 2.0 * math.pi) - angle[s]
-            closed[i, s] = gap < max_gap
 
 
 @nb.njit(cache=True)
@@ -439,163 +351,422 @@ def _perpendicular(n0, n1, n2):
     return -n2 / s, 0.0, n0 / s
 
 
+@nb.njit(cache=True, inline="always")
+def _sector(u, v):
+    """Which 60-degree sector [60 s, 60 (s + 1)) of the plane holds the direction (u, v) != 0,
+    counter-clockwise from +u (signs and two comparisons, no angle, no branch)."""
+    lower = v < 0.0 or (v == 0.0 and u < 0.0)
+    u = -u if lower else u
+    v = -v if lower else v
+    past120 = SQRT3 * u + v <= 0.0
+    below60 = v - SQRT3 * u < 0.0
+    return 3 * lower + (2 if past120 else (0 if below60 else 1))
+
+
+@nb.njit(cache=True, parallel=True)
+def _build(points, k, kn, reach, steep, gap_cos, gap_sin, slope):
+    f, n, _ = points.shape
+    normal = np.zeros((f, n, 3))
+    radius = np.zeros((f, n))
+    fan = np.full((f, n, SECTORS + 1), -1, np.int32)
+    closed = np.zeros((f, n, SECTORS), np.bool_)
+    if k >= 1:
+        for t in nb.prange(f):
+            _fans(
+                points[t], k, kn, reach, steep, gap_cos, gap_sin, normal[t], radius[t], fan[t],
+                closed[t],
+            )  # fmt: skip
+    # Each triangle once (from the first of its corners whose fan has it), then the web bits.
+    count = np.zeros(f, np.int64)
+    for t in nb.prange(f):
+        count[t] = _triangles(points[t], normal[t], fan[t], closed[t], slope, None, None)
+    triangles = np.full((f, count.max(), 3), -1, np.int32)
+    web = np.zeros((f, count.max()), np.uint8)
+    for t in nb.prange(f):
+        _triangles(points[t], normal[t], fan[t], closed[t], slope, triangles[t], web[t])
+    return normal, radius, triangles, web
+
+
+@nb.njit(cache=True)
+def _fans(points, k, kn, reach, steep, gap_cos, gap_sin, normal, radius, fan, closed):
+    """One frame: the radius, normal and fan of every point (see the module docstring)."""
+    n = points.shape[0]
+    lo, size, dims, start, order = _grid(points, _cell_size(points, k, reach))
+    # The points in grid order, so that the cells of a block are contiguous runs.
+    grid = np.empty((n, 3))
+    home = np.empty((n, 3), np.int64)
+    for s in range(n):
+        for d in range(3):
+            grid[s, d] = points[order[s], d]
+            home[s, d] = min(int((grid[s, d] - lo[d]) / size), dims[d] - 1)
+    # The candidates of one point (every other point of its block): index, offset, distance².
+    found = np.empty(n, np.int64)
+    offset = np.empty((n, 3))
+    found_d2 = np.empty(n)
+    best = np.empty(k, np.int64)  # the k nearest candidates, by (distance, index)
+    best_d2 = np.empty(k)
+    best_id = np.empty(k, np.int64)
+    corner = np.empty(SECTORS, np.int64)  # the nearest candidate of each sector
+    corner_d2 = np.empty(SECTORS)
+    corner_id = np.empty(SECTORS, np.int64)
+    corner_uv = np.empty((SECTORS, 2))
+    hint = np.inf  # the squared search radius of the previous point, to try first
+    near = np.empty(n, np.int64)  # the candidates within it
+    for s in range(n):
+        i = order[s]
+        ring = 1
+        while True:
+            m = _block(grid, order, s, home[s], ring, dims, start, found, offset, found_d2)
+            reached = _block_reach(grid[s], home[s], ring, lo, size, dims)
+            # First among the candidates within the previous point's search radius: exact when
+            # this point's own search radius is within it.
+            q = 0
+            for c in range(m):
+                near[q] = c
+                q += found_d2[c] <= hint
+            count = _nearest(found, found_d2, near, q, best, best_d2, best_id)
+            limit = reach * math.sqrt(found_d2[best[k - 1]]) if count == k else np.inf
+            if not limit * limit <= hint:
+                for c in range(m):
+                    near[c] = c
+                q = m
+                count = _nearest(found, found_d2, near, q, best, best_d2, best_id)
+                limit = reach * math.sqrt(found_d2[best[k - 1]]) if count == k else np.inf
+            if limit < reached or reached == np.inf:
+                break
+            ring += 1
+        hint = (1.25 * limit) ** 2
+        radius[i] = math.sqrt(found_d2[best[k - 1]])
+        n0, n1, n2 = _normal(offset, best, kn)
+        normal[i, 0], normal[i, 1], normal[i, 2] = n0, n1, n2
+        if n0 == 0.0 and n1 == 0.0 and n2 == 0.0:
+            continue
+        # The nearest point of each sector of the tangent plane, within reach radii and at most
+        # max_elevation out of the plane.
+        a0, a1, a2 = _perpendicular(n0, n1, n2)
+        b0, b1, b2 = n1 * a2 - n2 * a1, n2 * a0 - n0 * a2, n0 * a1 - n1 * a0
+        limit = reach * radius[i]
+        limit2 = limit * limit
+        corner[:] = -1
+        corner_d2[:] = np.inf
+        corner_id[:] = n
+        for r in range(q):
+            c = near[r]
+            d2 = found_d2[c]
+            e0, e1, e2 = offset[c, 0], offset[c, 1], offset[c, 2]
+            lift = n0 * e0 + n1 * e1 + n2 * e2
+            u = a0 * e0 + a1 * e1 + a2 * e2
+            v = b0 * e0 + b1 * e1 + b2 * e2
+            sector = _sector(u, v)
+            j = found[c]
+            better = (
+                (d2 > 0.0)
+                & (d2 <= limit2)
+                & (lift * lift <= steep * d2)
+                & ((u != 0.0) | (v != 0.0))
+                & ((d2 < corner_d2[sector]) | ((d2 == corner_d2[sector]) & (j < corner_id[sector])))
+            )
+            corner[sector] = c if better else corner[sector]
+            corner_d2[sector] = d2 if better else corner_d2[sector]
+            corner_id[sector] = j if better else corner_id[sector]
+            corner_uv[sector, 0] = u if better else corner_uv[sector, 0]
+            corner_uv[sector, 1] = v if better else corner_uv[sector, 1]
+        _fan(found, corner, corner_uv, gap_cos, gap_sin, fan[i], closed[i])
+
+
+@nb.njit(cache=True)
+def _block(grid, order, s, home, ring, dims, start, found, offset, found_d2):
+    """Every other point in the cells within Chebyshev distance `ring` of cell `home` (point s
+    in grid order): its index, offset from point s and squared distance; returns how many."""
+    m = 0
+    px, py, pz = grid[s, 0], grid[s, 1], grid[s, 2]
+    for a in range(max(home[0] - ring, 0), min(home[0] + ring, dims[0] - 1) + 1):
+        for b in range(max(home[1] - ring, 0), min(home[1] + ring, dims[1] - 1) + 1):
+            row = (a * dims[1] + b) * dims[2]
+            first = start[row + max(home[2] - ring, 0)]
+            last = start[row + min(home[2] + ring, dims[2] - 1) + 1]
+            for t in range(first, last):
+                if t == s:
+                    continue
+                dx, dy, dz = grid[t, 0] - px, grid[t, 1] - py, grid[t, 2] - pz
+                found[m] = order[t]
+                offset[m, 0], offset[m, 1], offset[m, 2] = dx, dy, dz
+                found_d2[m] = dx * dx + dy * dy + dz * dz
+                m += 1
+    return m
+
+
+@nb.njit(cache=True)
+def _nearest(found, found_d2, near, m, best, best_d2, best_id):
+    """The k = len(best) of the candidates near[:m] of smallest (distance, index), sorted, into
+    `best` (with their distances and indices alongside, so that the insertion compares values
+    at hand); returns how many there are (fewer than k when m < k)."""
+    k = best.shape[0]
+    count = 0
+    for r in range(m):
+        c = near[r]
+        e, j = found_d2[c], found[c]
+        if count == k and (e > best_d2[k - 1] or (e == best_d2[k - 1] and j > best_id[k - 1])):
+            continue
+        p = min(count, k - 1)
+        while p > 0 and (best_d2[p - 1] > e or (best_d2[p - 1] == e and best_id[p - 1] > j)):
+            best[p], best_d2[p], best_id[p] = best[p - 1], best_d2[p - 1], best_id[p - 1]
+            p -= 1
+        best[p], best_d2[p], best_id[p] = c, e, j
+        count = min(count + 1, k)
+    return count
+
+
+@nb.njit(cache=True)
+def _block_reach(point, home, ring, lo, size, dims):
+    """How far the point is from the outside of its block of cells (inf where the block covers
+    the whole grid); points outside the block are at least this far."""
+    reach = np.inf
+    for d in range(3):
+        if home[d] - ring > 0:
+            reach = min(reach, point[d] - (lo[d] + (home[d] - ring) * size))
+        if home[d] + ring < dims[d] - 1:
+            reach = min(reach, lo[d] + (home[d] + ring + 1) * size - point[d])
+    return reach * (1.0 - 1e-9)
+
+
+@nb.njit(cache=True)
+def _normal(offset, best, kn):
+    """The least principal axis of a point (offset 0) and its kn nearest neighbours; zero where
+    the two least principal variances are too close (no plane)."""
+    m0 = m1 = m2 = 0.0
+    for s in range(kn):
+        m0 += offset[best[s], 0]
+        m1 += offset[best[s], 1]
+        m2 += offset[best[s], 2]
+    m0, m1, m2 = m0 / (kn + 1), m1 / (kn + 1), m2 / (kn + 1)
+    c0, c1, c2 = m0 * m0, m0 * m1, m0 * m2  # the point itself, at offset 0
+    c3, c4, c5 = m1 * m1, m1 * m2, m2 * m2
+    for s in range(kn):
+        dx = offset[best[s], 0] - m0
+        dy = offset[best[s], 1] - m1
+        dz = offset[best[s], 2] - m2
+        c0 += dx * dx
+        c1 += dx * dy
+        c2 += dx * dz
+        c3 += dy * dy
+        c4 += dy * dz
+        c5 += dz * dz
+    l1, l2, l3 = _eigenvalues(c0, c1, c2, c3, c4, c5)
+    if not l2 - l3 > MIN_NORMAL_GAP * l1:
+        return 0.0, 0.0, 0.0
+    return _eigenvector(c0, c1, c2, c3, c4, c5, l3)
+
+
+@nb.njit(cache=True)
+def _fan(found, corner, corner_uv, gap_cos, gap_sin, fan, closed):
+    """The fan from the sector corners: corners in sector order, the first repeated; triangle s
+    is closed when the angle from corner s to the next, counter-clockwise, is in (0, max_gap)."""
+    count = 0
+    for q in range(SECTORS):
+        if corner[q] >= 0:
+            fan[count] = found[corner[q]]
+            corner_uv[count, 0], corner_uv[count, 1] = corner_uv[q, 0], corner_uv[q, 1]
+            count += 1
+    if count < 2:
+        fan[:count] = -1
+        return
+    fan[count] = fan[0]
+    for s in range(count):
+        u1, v1 = corner_uv[s, 0], corner_uv[s, 1]
+        u2, v2 = corner_uv[(s + 1) % count, 0], corner_uv[(s + 1) % count, 1]
+        cross = u1 * v2 - v1 * u2
+        dot = u1 * u2 + v1 * v2
+        closed[s] = cross > 0.0 and dot * gap_sin - cross * gap_cos > 0.0
+
+
+@nb.njit(cache=True)
+def _triangles(points, normal, fan, closed, slope, triangles, web):
+    """The frame's triangles, each once: from the first of its corners whose fan has it. With
+    `triangles` None it only counts them; else it writes them and their web bits."""
+    count = 0
+    for i in range(fan.shape[0]):
+        for s in range(SECTORS):
+            if not closed[i, s]:
+                continue
+            a, b = fan[i, s], fan[i, s + 1]
+            if (a < i and _has(fan, closed, a, i, b)) or (b < i and _has(fan, closed, b, i, a)):
+                continue
+            if triangles is not None:
+                triangles[count, 0], triangles[count, 1], triangles[count, 2] = i, a, b
+                web[count] = _web_bits(points, normal, i, a, b, slope)
+            count += 1
+    return count
+
+
+@nb.njit(cache=True)
+def _has(fan, closed, c, a, b):
+    """Does the fan of point c have the triangle (c, a, b)?"""
+    for s in range(SECTORS):
+        if closed[c, s]:
+            p, q = fan[c, s], fan[c, s + 1]
+            if (p == a and q == b) or (p == b and q == a):
+                return True
+    return False
+
+
+@nb.njit(cache=True)
+def _web_bits(points, normal, a, b, c, slope):
+    """Per corner, 2 bits (see `Fans`); 0 when some corner sees no rise at all, as then the
+    triangle is no web from any side."""
+    bits_a = _rises(points, normal, a, b, c, slope)
+    if bits_a == 0:
+        return 0
+    bits_b = _rises(points, normal, b, a, c, slope)
+    if bits_b == 0:
+        return 0
+    bits_c = _rises(points, normal, c, a, b, slope)
+    if bits_c == 0:
+        return 0
+    return bits_a | bits_b << 2 | bits_c << 4
+
+
+@nb.njit(cache=True)
+def _rises(points, normal, p, q, r, slope):
+    """2 bits: does q or r rise out of p's tangent plane by more than `slope` (the sine of the
+    angle) on its + side (bit 0), on its - side (bit 1)? A point without a plane sees none."""
+    return _rise(points, normal, p, q, slope) | _rise(points, normal, p, r, slope)
+
+
+@nb.njit(cache=True)
+def _rise(points, normal, p, q, slope):
+    e0 = points[q, 0] - points[p, 0]
+    e1 = points[q, 1] - points[p, 1]
+    e2 = points[q, 2] - points[p, 2]
+    lift = normal[p, 0] * e0 + normal[p, 1] * e1 + normal[p, 2] * e2
+    if not lift * lift > slope * slope * (e0 * e0 + e1 * e1 + e2 * e2):
+        return 0
+    return 1 if lift > 0.0 else 2
+
+
 # ---------------------------------------------------------------------------------------------
-# Per view and frame: rasterise the triangles into the buffer, then test each point.
+# Per view and frame: project, rasterise the triangles into the buffer, then test each point.
 
 
 @nb.njit(cache=True, parallel=True)
 def _render(
-    points, normal, radius, fan, closed, pose, k, width, height, slope, tolerance,
-    buffer_pixels, near,
+    points, normal, radius, triangles, web, pose, k, width, height, grow, tolerance, near
 ):  # fmt: skip
     views, frames, n = pose.shape[0], points.shape[0], points.shape[1]
     out = np.zeros((views, frames, n), np.bool_)
     for job in nb.prange(views * frames):
         v, t = job // frames, job % frames
         _view(
-            points[t], normal[t], radius[t], fan[t], closed[t], pose[v, t], k[v, t], width,
-            height, slope, tolerance, buffer_pixels, near, out[v, t],
+            points[t], normal[t], radius[t], triangles[t], web[t], pose[v, t], k[v, t], width,
+            height, grow, tolerance, near, out[v, t],
         )  # fmt: skip
     return out
 
 
 @nb.njit(cache=True)
 def _view(
-    points, normal, radius, fan, closed, pose, k, width, height, slope, tolerance,
-    buffer_pixels, near, out,
+    points, normal, radius, triangles, web, pose, k, width, height, grow, tolerance, near, out
 ):  # fmt: skip
     """One view of one frame: writes its visibility into `out` [N]."""
-    n, width_fan = points.shape[0], closed.shape[1]
+    n = points.shape[0]
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
-    # Image coordinates (u, v, 1/z) of every point in front of the camera, and which side of
-    # its tangent plane the camera is on.
-    image = np.zeros((n, 3))
-    ahead = np.zeros(n, np.bool_)
-    facing = np.zeros(n)
-    log_radius = 0.0
-    count = 0
+    # Image coordinates (u, v, 1/z) and depth of every point in front of the camera, and which
+    # side of its tangent plane the camera is on (0: the + side, 1: the - side, -1: behind).
+    image = np.empty((n, 3))
+    depth = np.empty(n)
+    side = np.full(n, -1, np.int8)
+    radius_sum = depth_sum = 0.0
     for i in range(n):
         d0 = points[i, 0] - pose[0, 3]
         d1 = points[i, 1] - pose[1, 3]
         d2 = points[i, 2] - pose[2, 3]
-        x = pose[0, 0] * d0 + pose[1, 0] * d1 + pose[2, 0] * d2
-        y = pose[0, 1] * d0 + pose[1, 1] * d1 + pose[2, 1] * d2
         z = pose[0, 2] * d0 + pose[1, 2] * d1 + pose[2, 2] * d2
-        facing[i] = -(normal[i, 0] * d0 + normal[i, 1] * d1 + normal[i, 2] * d2)
         if z <= near:
             continue
-        ahead[i] = True
+        x = pose[0, 0] * d0 + pose[1, 0] * d1 + pose[2, 0] * d2
+        y = pose[0, 1] * d0 + pose[1, 1] * d1 + pose[2, 1] * d2
         image[i, 0] = fx * x / z + cx
         image[i, 1] = fy * y / z + cy
         image[i, 2] = 1.0 / z
+        depth[i] = z
+        side[i] = normal[i, 0] * d0 + normal[i, 1] * d1 + normal[i, 2] * d2 > 0.0
         if radius[i] > 0.0:
-            log_radius += math.log2(radius[i] * fx / z)
-            count += 1
-    # The buffer: the image divided by 2**level, so a typical k-NN radius is buffer_pixels long.
+            radius_sum += radius[i]
+            depth_sum += z
+    # The points inside the image, sorted into buckets of 2**level pixels (about 1/BUCKET_RADII
+    # of the mean radius at the mean depth); their image positions in bucket order.
     level = 0
-    if count > 0:
-        level = int(math.floor(log_radius / count - math.log2(buffer_pixels)))
-        level = min(max(level, 0), MAX_LEVEL)
-    depth = np.zeros((((height - 1) >> level) + 1, ((width - 1) >> level) + 1))
-    winner = np.full(depth.shape, -1, np.int64)
+    if radius_sum > 0.0:
+        pixels = fx * radius_sum / depth_sum / BUCKET_RADII
+        level = min(max(int(math.floor(math.log2(pixels))), 0), MAX_LEVEL)
+    rows, cols = ((height - 1) >> level) + 1, ((width - 1) >> level) + 1
+    bucket = np.full(n, -1, np.int64)
+    start = np.zeros(rows * cols + 1, np.int64)
     for i in range(n):
-        if not ahead[i]:
-            continue
-        for s in range(width_fan):
-            a, b = fan[i, s], fan[i, s + 1]
-            if not closed[i, s] or not (ahead[a] and ahead[b]):
-                continue
-            if not _web(points, normal, facing, i, a, b, slope):
-                _triangle(depth, winner, i * width_fan + s, image, i, a, b, level)
+        if side[i] >= 0:
+            u = math.floor(image[i, 0] + 0.5)
+            v = math.floor(image[i, 1] + 0.5)
+            if 0 <= u < width and 0 <= v < height:
+                bucket[i] = (v >> level) * cols + (u >> level)
+                start[bucket[i] + 1] += 1
+    for c in range(rows * cols):
+        start[c + 1] += start[c]
+    members = np.empty(start[-1], np.int64)
+    fill = start[:-1].copy()
     for i in range(n):
-        if not ahead[i]:
+        if bucket[i] >= 0:
+            members[fill[bucket[i]]] = i
+            fill[bucket[i]] += 1
+    spot = np.empty((start[-1], 2))
+    for s in range(start[-1]):
+        spot[s, 0], spot[s, 1] = image[members[s], 0], image[members[s], 1]
+    # The nearest surface over each of them, as inverse depth (0: none).
+    cover = np.zeros(start[-1])
+    for t in range(triangles.shape[0]):
+        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+        if a < 0:
+            break
+        if side[a] < 0 or side[b] < 0 or side[c] < 0:
             continue
-        u = math.floor(image[i, 0] + 0.5)
-        v = math.floor(image[i, 1] + 0.5)
-        if not (0 <= u < width and 0 <= v < height):
+        bits = web[t]
+        if bits != 0 and (bits >> side[a]) & (bits >> (2 + side[b])) & (bits >> (4 + side[c])) & 1:
             continue
-        j = winner[v >> level, u >> level]
-        if j < 0:
-            out[i] = True
-            continue
-        o, s = j // width_fan, j % width_fan
-        w = _inverse_depth_at(image, o, fan[o, s], fan[o, s + 1], image[i, 0], image[i, 1])
-        out[i] = w <= 0.0 or 1.0 / image[i, 2] <= 1.0 / w + tolerance * radius[i]
+        _cover(cover, spot, start, image, a, b, c, grow, level, rows, cols)
+    for s in range(start[-1]):
+        i = members[s]
+        w = cover[s]
+        out[i] = w == 0.0 or depth[i] <= 1.0 / w + tolerance * radius[i]
 
 
-@nb.njit(cache=True)
-def _web(points, normal, facing, a, b, c, slope):
-    """Is triangle (a, b, c) a concave web: does each corner see another corner rise towards
-    the camera out of its own tangent plane?"""
-    return (
-        (_rise(points, normal, facing, a, b, slope) or _rise(points, normal, facing, a, c, slope))
-        and (
-            _rise(points, normal, facing, b, a, slope) or _rise(points, normal, facing, b, c, slope)
-        )
-        and (
-            _rise(points, normal, facing, c, a, slope) or _rise(points, normal, facing, c, b, slope)
-        )
-    )
-
-
-@nb.njit(cache=True)
-def _rise(points, normal, facing, p, q, slope):
-    """Does q rise towards the camera out of p's tangent plane by more than `slope` (the sine
-    of the angle)? A point without a plane sees no rise."""
-    e0 = points[q, 0] - points[p, 0]
-    e1 = points[q, 1] - points[p, 1]
-    e2 = points[q, 2] - points[p, 2]
-    lift = normal[p, 0] * e0 + normal[p, 1] * e1 + normal[p, 2] * e2
-    if facing[p] < 0.0:
-        lift = -lift
-    return lift > 0.0 and lift * lift > slope * slope * (e0 * e0 + e1 * e1 + e2 * e2)
-
-
-@nb.njit(cache=True)
-def _triangle(depth, winner, index, image, a, b, c, level):
-    """Rasterise one triangle into `depth` (max of inverse depth, which is affine in the image
-    for a planar triangle) and `winner`, at the buffer's level: buffer pixel (i, j) is centred
-    on image coordinates ((i + 0.5) 2**level - 0.5, (j + 0.5) 2**level - 0.5)."""
-    scale = 1.0 / (1 << level)
-    ax, ay = (image[a, 0] + 0.5) * scale - 0.5, (image[a, 1] + 0.5) * scale - 0.5
-    bx, by = (image[b, 0] + 0.5) * scale - 0.5, (image[b, 1] + 0.5) * scale - 0.5
-    qx, qy = (image[c, 0] + 0.5) * scale - 0.5, (image[c, 1] + 0.5) * scale - 0.5
+@nb.njit(cache=True, inline="always")
+def _cover(cover, spot, start, image, a, b, c, grow, level, rows, cols):
+    """Raise `cover` (inverse depth) at every bucketed point that triangle (a, b, c), grown by
+    `grow`, covers in the image to the triangle's inverse depth there (affine in the image for
+    a planar triangle). The barycentric test alone decides; the buckets only narrow the search
+    (the pixels of the grown triangle's box, with a margin far above rounding errors)."""
+    ax, ay, aw = image[a, 0], image[a, 1], image[a, 2]
+    bx, by, bw = image[b, 0], image[b, 1], image[b, 2]
+    qx, qy, qw = image[c, 0], image[c, 1], image[c, 2]
     area = (bx - ax) * (qy - ay) - (by - ay) * (qx - ax)
     if area == 0.0:
         return
     inv = 1.0 / area
-    aw, bw, qw = image[a, 2], image[b, 2], image[c, 2]
-    height, width = depth.shape
-    for v in range(
-        max(math.ceil(min(ay, by, qy)), 0), min(math.floor(max(ay, by, qy)), height - 1) + 1
-    ):
-        for u in range(
-            max(math.ceil(min(ax, bx, qx)), 0), min(math.floor(max(ax, bx, qx)), width - 1) + 1
-        ):
+    scale = 1.0 + 3.0 * grow
+    mx, my = (ax + bx + qx) / 3.0, (ay + by + qy) / 3.0
+    x0 = mx + scale * (min(ax, bx, qx) - mx)
+    x1 = mx + scale * (max(ax, bx, qx) - mx)
+    y0 = my + scale * (min(ay, by, qy) - my)
+    y1 = my + scale * (max(ay, by, qy) - my)
+    r0 = max(int(math.floor(y0 + 0.5 - 1e-6)), 0) >> level
+    r1 = min(int(math.floor(y1 + 0.5 + 1e-6)) >> level, rows - 1)
+    c0 = max(int(math.floor(x0 + 0.5 - 1e-6)), 0) >> level
+    c1 = min(int(math.floor(x1 + 0.5 + 1e-6)) >> level, cols - 1)
+    for r in range(r0, r1 + 1):
+        for s in range(start[r * cols + c0], start[r * cols + c1 + 1]):
+            u, v = spot[s, 0], spot[s, 1]
             ea = ((qx - bx) * (v - by) - (qy - by) * (u - bx)) * inv
             eb = ((ax - qx) * (v - qy) - (ay - qy) * (u - qx)) * inv
             ec = 1.0 - ea - eb
-            if ea >= 0.0 and eb >= 0.0 and ec >= 0.0:
-                w = ea * aw + eb * bw + ec * qw
-                if w > depth[v, u]:
-                    depth[v, u] = w
-                    winner[v, u] = index
-
-
-@nb.njit(cache=True)
-def _inverse_depth_at(image, a, b, c, u, v):
-    """The inverse depth of triangle (a, b, c)'s plane at image position (u, v)."""
-    ax, ay, bx, by, qx, qy = (
-        image[a, 0],
-        image[a, 1],
-        image[b, 0],
-        image[b, 1],
-        image[c, 0],
-        image[c, 1],
-    )
-    area = (bx - ax) * (qy - ay) - (by - ay) * (qx - ax)
-    if area == 0.0:
-        return 0.0
-    ea = ((qx - bx) * (v - by) - (qy - by) * (u - bx)) / area
-    eb = ((ax - qx) * (v - qy) - (ay - qy) * (u - qx)) / area
-    return ea * image[a, 2] + eb * image[b, 2] + (1.0 - ea - eb) * image[c, 2]
+            w = ea * aw + eb * bw + ec * qw
+            inside = (ea >= -grow) & (eb >= -grow) & (ec >= -grow)
+            cover[s] = max(cover[s], w if inside else 0.0)
