@@ -761,6 +761,8 @@ def _cover(cover, spot, start, image, a, b, c, grow, level, rows, cols):
     r1 = min(int(math.floor(y1 + 0.5 + 1e-6)) >> level, rows - 1)
     c0 = max(int(math.floor(x0 + 0.5 - 1e-6)), 0) >> level
     c1 = min(int(math.floor(x1 + 0.5 + 1e-6)) >> level, cols - 1)
+    if r0 > r1 or c0 > c1:  # off the image
+        return
     for r in range(r0, r1 + 1):
         for s in range(start[r * cols + c0], start[r * cols + c1 + 1]):
             u, v = spot[s, 0], spot[s, 1]

@@ -1,6 +1,15 @@
-"""Shared test settings (hypothesis derandomized, so CI is deterministic) and fixtures."""
+"""Shared test settings (hypothesis derandomized, so CI is deterministic; numba with bounds
+checks) and fixtures."""
 
 import os
+import tempfile
+
+# Numba does not check indices by default: a kernel that reads past an array corrupts memory
+# or crashes only sometimes. Under test every index is checked (an IndexError instead), in a
+# cache of its own, as numba's cache does not tell checked from unchecked code apart. Set
+# before anything imports numba (support does); CLI subprocesses and Dask workers inherit it.
+os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "c2p4d-numba-checked"))
 
 import pytest
 from hypothesis import settings
