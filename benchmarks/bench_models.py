@@ -33,8 +33,17 @@ def step_seconds(model: torch.nn.Module, clip: torch.Tensor, features: torch.Ten
     return time.perf_counter() - start
 
 
+def warm_up() -> None:
+    """One small step per backbone first, so that loading the compiled point kernels and
+    torch's first-call set-up are not timed in the first row."""
+    for name in BACKBONES:
+        model = build(name, "msr", 20, **QUICK_OVERRIDES)
+        step_seconds(model, torch.rand(1, QUICK_FRAMES["msr"], QUICK_POINTS, 3), None)
+
+
 def main(quick: bool = False) -> None:
     threads = torch.get_num_threads()
+    warm_up()
     print(f"torch {torch.__version__}, CPU, {threads} threads, batch 1, one forward+backward\n")
     print("| backbone | task | input T x N (+C) | params | reference params | fwd+bwd s |")
     print("|---|---|---|---:|---:|---:|")
