@@ -7,6 +7,7 @@ into the store: no frame data travels through the client. Tasks return counts on
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -142,13 +143,32 @@ def run_tasks(
 
     The first failure cancels the rest and is raised as it was raised on the worker.
     """
-    futures = client.map(task, items, *[[a] * len(items) for a in args], pure=False)
+    guarded = _returning_data_errors(task)
+    futures = client.map(guarded, items, *[[a] * len(items) for a in args], pure=False)
     with tqdm(total=total, unit=unit, dynamic_ncols=True, disable=None) as bar:
         try:
             for future in distributed.as_completed(futures):
-                bar.update(future.result())
+                done = future.result()
+                if isinstance(done, DataError):
+                    raise done
+                bar.update(done)
         finally:
             client.cancel(futures)
+
+
+def _returning_data_errors(task: Callable[..., int]) -> Callable[..., int | DataError]:
+    """`task` that returns a DataError (bad input) instead of raising it, so that the worker
+    does not log it with a traceback: the user gets the one line the client prints. Bugs are
+    still raised, and logged with their traceback."""
+
+    @functools.wraps(task)
+    def guarded(*args: object) -> int | DataError:
+        try:
+            return task(*args)
+        except DataError as error:
+            return error
+
+    return guarded
 
 
 def _ingest_block(block: list[int], source: Source, path: str) -> int:

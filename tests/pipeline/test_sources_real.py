@@ -4,6 +4,7 @@ holds what went in (up to resampling), and every kind of bad input gets its Data
 from __future__ import annotations
 
 import pickle
+import re
 import tracemalloc
 
 import h5py
@@ -12,6 +13,7 @@ import open3d as o3d
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import c2p_data
 
 from c2p4d.pipeline import sources
 from c2p4d.pipeline.errors import DataError
@@ -330,6 +332,33 @@ def test_msr_ingests_through_dask(tmp_path, formats):
         np.testing.assert_array_equal(data.camera, np.tile(np.eye(4), (len(video), 1, 1)))
         for t, frame in enumerate(video):
             assert_resampled(data.points[t], (frame * 0.001).astype(np.float32))
+
+
+def test_cli_ingests_a_real_format_and_stops_at_a_bad_frame(tmp_path, formats):
+    """`c2p-data ingest --source` as a user runs it: a good folder gives a complete store; a
+    NaN frame gives exit != 0 with one line naming the file and frame, and the store keeps the
+    videos done before it without marking the bad one or the store complete."""
+    src = tmp_path / "msr"
+    src.mkdir()
+    for i, name in enumerate(["a01_s01_e01_sdepth", "a02_s02_e01_sdepth", "a03_s07_e01_sdepth"]):
+        formats.msr_video(src / f"{name}.npz", 5, seed=i)
+    args = ["ingest", "--dataset", "msr-action3d", "--source", src, "--workers", "1",
+            "--block-size", "1", "-o", "min_frames=4", "-o", "points_per_frame=48"]  # fmt: skip
+    result = c2p_data(*args, "--out", tmp_path / "good")
+    assert "3 sequences" in result.stdout + result.stderr
+    store = Store.open(tmp_path / "good" / "msr-action3d.zarr")
+    assert store.complete and store.labels.tolist() == [0, 1, 2]
+
+    video = formats.msr_video(src / "a03_s07_e01_sdepth.npz", 5, seed=2)
+    video[1][0, 2] = np.nan
+    ragged = np.empty(len(video), object)
+    ragged[:] = video
+    np.savez_compressed(src / "a03_s07_e01_sdepth.npz", point_clouds=ragged)
+    result = c2p_data(*args, "--out", tmp_path / "bad", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert re.search(r"a03_s07_e01_sdepth.npz frame 1: the frame has NaN", result.stderr)
+    store = Store.open(tmp_path / "bad" / "msr-action3d.zarr")
+    assert store.done().tolist() == [True, True, False] and not store.complete
 
 
 def test_msr_resampling_is_seeded_by_name(tmp_path, formats):
