@@ -250,7 +250,13 @@ def info(store_path: Path) -> None:
 @main.command()
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
 @click.option("--sequence", help="Sequence name [the first one].")
-@click.option("--frames", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--frames",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="How many frames to draw, evenly spread over the sequence.",
+)
 @click.option(
     "--views",
     "with_views",
@@ -279,7 +285,13 @@ def preview(
 
 @main.command("partial-views")
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
-@click.option("--views", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--views",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Partial-view variants per sequence (the views already done are kept).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["sweep", "full-circle", "random"]),

@@ -67,7 +67,7 @@ def _check(
     if points.ndim != 3 or points.shape[-1] != 3 or points.shape[0] == 0:
         raise DataError(f"sequence {sequence!r}: points must be [F,N,3], got {list(points.shape)}")
     if points.shape[1] == 0:
-        raise DataError(f"sequence {sequence!r} frame 0: the frame has no points")
+        raise DataError(f"sequence {sequence!r}: its frames have no points (N = 0); re-ingest it")
     if original_camera.shape != (points.shape[0], 4, 4):
         raise DataError(
             f"sequence {sequence!r}: original_camera must be [{points.shape[0]},4,4], "

@@ -73,7 +73,7 @@ def test_a_nan_frame_is_an_error_naming_sequence_and_frame():
 
 
 def test_frames_without_points_are_an_error():
-    with pytest.raises(DataError, match="'walk' frame 0: the frame has no points"):
+    with pytest.raises(DataError, match="'walk': its frames have no points"):
         render_views(
             np.zeros((2, 0, 3), np.float32),
             np.tile(np.eye(4), (2, 1, 1)),
