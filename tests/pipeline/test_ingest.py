@@ -120,8 +120,11 @@ class NaNInThirdSequence(SynthHOI):
 
 def test_bad_frame_stops_ingest_and_keeps_what_is_done(tmp_path):
     source = NaNInThirdSequence.from_options(points_per_frame=256, **TINY)
-    # In-process workers: the wrapper class above lives in this test module only.
-    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+    # In-process workers: the wrapper class above lives in this test module only. One thread,
+    # so that the blocks run in order and the first two are done before the third fails.
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
         options = ClusterOptions(scheduler=cluster.scheduler_address)
         with pytest.raises(DataError, match="frame 3 has NaN or infinite points"):
             ingest(source, tmp_path, options, block_size=1)
