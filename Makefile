@@ -10,6 +10,9 @@ VIEWS    ?= 8
 BENCH    ?=
 STORE    ?= $(DATA)/$(DATASET).zarr
 
+# What open3d needs from the system (installed by `make setup` when run as root).
+SYSTEM_LIBS = libusb-1.0-0 libgl1 libgomp1
+
 WORKERS_OPT  = $(if $(WORKERS),--workers $(WORKERS))
 SRC_OPT      = $(if $(SRC),--source $(SRC))
 SEQUENCE_OPT = $(if $(SEQUENCE),--sequence $(SEQUENCE))
@@ -20,8 +23,10 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 setup:  ## install system libraries for open3d (when root), then c2p4d with its dev tools
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ldconfig -p | grep -q libusb-1.0; then \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends libusb-1.0-0 libgl1 libgomp1; \
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& ! (ldconfig -p | grep -q libusb-1.0 && ldconfig -p | grep -q libGL.so.1 \
+		&& ldconfig -p | grep -q libgomp.so.1); then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $(SYSTEM_LIBS); \
 	fi
 	$(PYTHON) -m pip install -e ".[dev]"
 
