@@ -47,9 +47,9 @@ def peak_rss(command: list[str]) -> tuple[float, float, float]:
     while process.poll() is None:
         try:
             rss = [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
-        except psutil.NoSuchProcess:
-            continue
-        tree_peak, largest_peak = max(tree_peak, sum(rss)), max(largest_peak, max(rss))
+            tree_peak, largest_peak = max(tree_peak, sum(rss)), max(largest_peak, max(rss))
+        except psutil.NoSuchProcess:  # a process ended while sampled: sample again
+            pass
         time.sleep(0.05)
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")

@@ -74,16 +74,26 @@ def msr_video(path: Path, frames: int, seed: int, points: tuple[int, int] = (30,
     """An MSR-Action3D video as MeteorNet writes it: `point_clouds`, an object array of frames
     [n_t, 3] of back-projected depth (float64, millimetres, z = depth)."""
     rng = np.random.default_rng(seed)
-    video = np.empty(frames, dtype=object)
-    for t in range(frames):
+    video = []
+    for _ in range(frames):
         n = int(rng.integers(*points))
         depth = rng.integers(2000, 3000, n).astype(np.float64)
         pixels = rng.integers(0, 320, (n, 2))
-        video[t] = np.stack(
-            [(pixels[:, 0] - 160) / 280 * depth, (pixels[:, 1] - 120) / 280 * depth, depth], 1
+        video.append(
+            np.stack(
+                [(pixels[:, 0] - 160) / 280 * depth, (pixels[:, 1] - 120) / 280 * depth, depth], 1
+            )
         )
+    save_msr_video(path, video)
+    return video
+
+
+def save_msr_video(path: Path, frames: list[np.ndarray]) -> None:
+    """Write frames [n_t, 3] as MeteorNet does: a ragged object array `point_clouds`."""
+    video = np.empty(len(frames), dtype=object)
+    for t, frame in enumerate(frames):  # one by one: frames of equal size must stay ragged
+        video[t] = frame
     np.savez_compressed(path, point_clouds=video)
-    return list(video)
 
 
 @pytest.fixture
@@ -97,4 +107,5 @@ def formats():
         synthia_list=synthia_list,
         synthia_sequence=SYNTHIA_SEQUENCE,
         msr_video=msr_video,
+        save_msr_video=save_msr_video,
     )

@@ -351,9 +351,7 @@ def test_cli_ingests_a_real_format_and_stops_at_a_bad_frame(tmp_path, formats):
 
     video = formats.msr_video(src / "a03_s07_e01_sdepth.npz", 5, seed=2)
     video[1][0, 2] = np.nan
-    ragged = np.empty(len(video), object)
-    ragged[:] = video
-    np.savez_compressed(src / "a03_s07_e01_sdepth.npz", point_clouds=ragged)
+    formats.save_msr_video(src / "a03_s07_e01_sdepth.npz", video)
     result = c2p_data(*args, "--out", tmp_path / "bad", check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert re.search(r"a03_s07_e01_sdepth.npz frame 1: the frame has NaN", result.stderr)
@@ -401,9 +399,8 @@ def test_msr_bad_contents(tmp_path, formats):
     np.savez(tmp_path / "a01_s01_e01_sdepth.npz", clouds=np.ones((3, 4, 3)))
     with pytest.raises(DataError, match=r"no key 'point_clouds'; it has clouds"):
         sources.get_source("msr-action3d", source=tmp_path, min_frames=1).index()
-    video = np.empty(3, dtype=object)
-    video[0], video[1], video[2] = np.ones((4, 3)), np.zeros((0, 3)), np.ones((2, 3))
-    np.savez(tmp_path / "a01_s01_e01_sdepth.npz", point_clouds=video)
+    video = [np.ones((4, 3)), np.zeros((0, 3)), np.ones((2, 3))]
+    formats.save_msr_video(tmp_path / "a01_s01_e01_sdepth.npz", video)
     source = sources.get_source("msr-action3d", source=tmp_path, min_frames=1)
     with pytest.raises(DataError, match=r"a01_s01_e01_sdepth.npz frame 1: the frame has no points"):
         source.read(source.index()[0])
