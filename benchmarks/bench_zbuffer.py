@@ -33,7 +33,7 @@ from c2p4d.pipeline.trajectories import look_at
 from c2p4d.pipeline.views import ViewConfig, render_views
 
 WIDTH, HEIGHT = 320, 240
-SAMPLINGS = 3
+SAMPLINGS = 10  # at 2048 points the worst of 3 samplings was 0.03 above the worst of 10
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,12 @@ def _merge(parts):
 def scenes() -> list[Scene]:
     """Two scenes, two cameras each: different layouts, heights, distances and focal lengths."""
     table, room = _table_scene(), _room_scene()
+    # No camera lies in the plane of a face (table/low sat at z = 1.5, the plane of a box's far
+    # face): the ray cast's answer for a face seen exactly edge-on is rounding, not visibility.
     y, z = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
     return [
         Scene("table/high", table, np.array([3.5, 2.5, 3.0]), np.array([0.0, 0.3, 0.0]), y, 240.0),
-        Scene("table/low", table, np.array([-3.8, 0.6, 1.5]), np.array([0.0, 0.4, 0.0]), y, 300.0),
+        Scene("table/low", table, np.array([-3.8, 0.6, 1.7]), np.array([0.0, 0.4, 0.0]), y, 300.0),
         Scene("room/diag", room, np.array([2.3, -2.2, 1.6]), np.array([-0.3, 0.4, 0.6]), z, 200.0),
         Scene("room/front", room, np.array([0.2, -2.4, 1.2]), np.array([0.0, 0.8, 0.7]), z, 260.0),
     ]

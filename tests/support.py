@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+from matplotlib.image import imread
+
 # synth-hoi small enough for tests: 6 sequences x 24 frames x 256 points.
 TINY = {"num_sequences": 6, "frames_per_sequence": 24, "image_width": 64, "image_height": 48}
 TINY_ARGS = [arg for k, v in TINY.items() for arg in ("-o", f"{k}={v}")] + ["--points", "256"]
@@ -87,3 +90,9 @@ def assert_reads_are_deterministic(dataset: str, options: dict, count: int = 3) 
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert other.stdout.strip().splitlines()[-1] == forward[-1]
+
+
+def colour_pixels(png: Path, rgb: tuple[float, float, float]) -> int:
+    """How many pixels of a PNG have this colour (within 2/255 per channel)."""
+    image = imread(png)[..., :3]
+    return int((np.abs(image - np.asarray(rgb[:3])) <= 2 / 255).all(-1).sum())

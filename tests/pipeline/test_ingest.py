@@ -8,9 +8,18 @@ import distributed
 import numpy as np
 import pytest
 import zarr
-from support import TINY, TINY_ARGS, c2p_data, copy_store, kill_when_flagged, store_digests
+from support import (
+    TINY,
+    TINY_ARGS,
+    c2p_data,
+    colour_pixels,
+    copy_store,
+    kill_when_flagged,
+    store_digests,
+)
 
 from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.preview import class_colours
 from c2p4d.pipeline.run import ClusterOptions, ingest
 from c2p4d.pipeline.sources.synth_hoi import SynthHOI
 from c2p4d.pipeline.store import Store
@@ -60,7 +69,11 @@ def test_info_and_preview(reference, tmp_path):
         assert section in info
     png = tmp_path / "seq.png"
     c2p_data("preview", reference, "--out", png, "--frames", 3)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    store = Store.open(reference)
+    labels = np.unique(store.read_sequence(0).filled().point_label)
+    colours = class_colours(len(store.class_names))
+    for c in labels[labels >= 0]:  # each class of the first sequence is drawn in its colour
+        assert colour_pixels(png, colours[c]) > 0, store.class_names[c]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 import zarr
-from support import c2p_data, copy_store, kill_when_flagged, store_digests
+from support import c2p_data, colour_pixels, copy_store, kill_when_flagged, store_digests
 
 from c2p4d.pipeline.store import Store
 
@@ -78,7 +78,10 @@ def test_rerun_skips_done_views_and_other_settings_need_replace(viewed, tmp_path
 def test_preview_views(viewed, tmp_path):
     png = tmp_path / "views.png"
     c2p_data("preview", viewed, "--views", "--out", png, "--frames", 2)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Hidden points are drawn faint: grey 0.85 at alpha 0.6 over white is 0.91 (the edges of
+    # solid grey 0.85 markers would be 0.91 too, but fewer than their solid centres).
+    faint, solid = (colour_pixels(png, (g, g, g)) for g in (0.91, 0.85))
+    assert faint > 1000 and faint > 10 * solid, (faint, solid)
 
 
 def test_slurm_dry_run_prints_the_job_script(viewed):
