@@ -453,6 +453,8 @@ def _fans(points, k, kn, reach, steep, gap_cos, gap_sin, normal, radius, fan, cl
         for r in range(q):
             c = near[r]
             d2 = found_d2[c]
+            if not 0.0 < d2 <= limit2:  # most candidates: out of reach, a test before the rest
+                continue
             e0, e1, e2 = offset[c, 0], offset[c, 1], offset[c, 2]
             lift = n0 * e0 + n1 * e1 + n2 * e2
             u = a0 * e0 + a1 * e1 + a2 * e2
@@ -460,9 +462,7 @@ def _fans(points, k, kn, reach, steep, gap_cos, gap_sin, normal, radius, fan, cl
             sector = _sector(u, v)
             j = found[c]
             better = (
-                (d2 > 0.0)
-                & (d2 <= limit2)
-                & (lift * lift <= steep * d2)
+                (lift * lift <= steep * d2)
                 & ((u != 0.0) | (v != 0.0))
                 & ((d2 < corner_d2[sector]) | ((d2 == corner_d2[sector]) & (j < corner_id[sector])))
             )
