@@ -25,7 +25,7 @@ import numpy as np
 from c2p4d.pipeline.run import ClusterOptions, dask_client, ingest, partial_views
 from c2p4d.pipeline.sources import get_source
 from c2p4d.pipeline.store import Store
-from c2p4d.pipeline.trajectories import view_trajectory
+from c2p4d.pipeline.trajectories import view_trajectories
 from c2p4d.pipeline.views import ViewConfig, render_views
 
 
@@ -42,8 +42,9 @@ def one_sequence(root: Path, frames: int, views: int) -> dict[str, float]:
     for _ in range(3):
         times = {}
         start = time.perf_counter()
-        for v in range(views):
-            view_trajectory(seq.points, seq.camera, "bench", seq.name, v, config.trajectory)
+        view_trajectories(
+            seq.points, seq.camera, "bench", seq.name, range(views), config.trajectory
+        )
         times["trajectories"] = time.perf_counter() - start
         start = time.perf_counter()
         visible, camera, intrinsics = render_views(

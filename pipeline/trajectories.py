@@ -32,6 +32,7 @@ as world-from-camera poses (OpenCV axes) and intrinsics.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,7 +174,16 @@ def camera_trajectory(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One view's cameras over a sequence: world_from_camera float32 [T,4,4] and intrinsics
     float32 [T,3,3]. `points` [T,N,3] only supplies each frame's centre."""
-    centre, radius, axes = sphere_frames(points, original_camera, sequence)
+    return _on_sphere(sphere_frames(points, original_camera, sequence), rng, config)
+
+
+def _on_sphere(
+    sphere: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+    config: TrajectoryConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`camera_trajectory` given the frames' view spheres (`sphere_frames`)."""
+    centre, radius, axes = sphere
     theta, phi, zoom = view_angles(len(centre), rng, config)
     local = np.stack(
         [np.cos(phi) * np.cos(theta), np.cos(phi) * np.sin(theta), np.sin(phi)], axis=-1
@@ -188,6 +198,28 @@ def camera_trajectory(
     return pose.astype(np.float32), k.astype(np.float32)
 
 
+def view_trajectories(
+    points: np.ndarray,
+    original_camera: np.ndarray,
+    dataset: str,
+    sequence: str,
+    views: Iterable[int],
+    config: TrajectoryConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`camera_trajectory` of each view index, seeded by (dataset, sequence, view): the same
+    view index gives the same cameras whatever else is rendered. -> world_from_camera float32
+    [V,T,4,4] and intrinsics float32 [V,T,3,3]; the view spheres are built once for all."""
+    views = [int(v) for v in views]
+    for view in views:
+        if view < 0:
+            raise DataError(f"sequence {sequence!r}: view index {view} must be >= 0")
+    sphere = sphere_frames(points, original_camera, sequence)
+    poses, intrinsics = zip(
+        *(_on_sphere(sphere, rng_from(dataset, sequence, v), config) for v in views), strict=True
+    )
+    return np.stack(poses), np.stack(intrinsics)
+
+
 def view_trajectory(
     points: np.ndarray,
     original_camera: np.ndarray,
@@ -196,9 +228,6 @@ def view_trajectory(
     view: int,
     config: TrajectoryConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`camera_trajectory` seeded by (dataset, sequence, view): the same view index gives the
-    same cameras whatever else is rendered."""
-    if view < 0:
-        raise DataError(f"sequence {sequence!r}: view index {view} must be >= 0")
-    rng = rng_from(dataset, sequence, view)
-    return camera_trajectory(points, original_camera, rng, config, sequence)
+    """One view of `view_trajectories`: world_from_camera [T,4,4] and intrinsics [T,3,3]."""
+    pose, k = view_trajectories(points, original_camera, dataset, sequence, [view], config)
+    return pose[0], k[0]

@@ -14,7 +14,7 @@ import numpy as np
 
 from c2p4d.kernels.zbuffer import OcclusionOptions, pack_mask, visible_mask
 from c2p4d.pipeline.errors import DataError
-from c2p4d.pipeline.trajectories import TrajectoryConfig, view_trajectory
+from c2p4d.pipeline.trajectories import TrajectoryConfig, view_trajectories
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,9 @@ def render_views(
     [V,F,4,4] (world-from-camera) and intrinsics float32 [V,F,3,3]."""
     views = [int(v) for v in view_indices]
     _check(points, original_camera, sequence, views)
-    cameras, intrinsics = zip(
-        *(
-            view_trajectory(points, original_camera, dataset, sequence, v, config.trajectory)
-            for v in views
-        ),
-        strict=True,
+    camera, intrinsic = view_trajectories(
+        points, original_camera, dataset, sequence, views, config.trajectory
     )
-    camera, intrinsic = np.stack(cameras), np.stack(intrinsics)
     # The occlusion uses the float32 cameras that are stored, so the stored data reproduce it.
     visible = visible_mask(
         points, camera, intrinsic, config.trajectory.image_size, config.occlusion

@@ -14,6 +14,7 @@ from c2p4d.pipeline.trajectories import (
     look_at,
     sphere_frames,
     view_angles,
+    view_trajectories,
     view_trajectory,
 )
 
@@ -147,6 +148,10 @@ def test_views_are_seeded_by_names():
     c = view_trajectory(points, original, "synth-hoi", "seq-1", 4, config)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0], c[0])
+    # Views rendered together get the cameras they get alone.
+    poses, intrinsics = view_trajectories(points, original, "synth-hoi", "seq-1", [4, 3], config)
+    assert np.array_equal(poses, np.stack([c[0], a[0]]))
+    assert np.array_equal(intrinsics, np.stack([c[1], a[1]]))
 
 
 def test_camera_at_the_centre_of_the_cloud_is_an_error_naming_the_frame():
