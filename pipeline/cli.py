@@ -314,8 +314,8 @@ def partial_views(
     """Render partial-view variants of every sequence of STORE into it (paper §3.1).
 
     Each view moves a virtual depth camera along its own trajectory around the cloud and keeps
-    the points it sees (a z-buffer with surface splats). Re-running resumes; the same settings
-    give byte-identical views on any number of workers.
+    the points it sees (a z-buffer over the surfaces the points sample). Re-running resumes;
+    the same settings give byte-identical views on any number of workers.
     """
     from c2p4d.kernels.zbuffer import OcclusionOptions
     from c2p4d.pipeline.run import partial_views as run_views
@@ -324,14 +324,18 @@ def partial_views(
     from c2p4d.pipeline.views import ViewConfig
 
     options = parse_options([TrajectoryConfig, OcclusionOptions], pairs, "partial-views")
-    if mode is None:
-        mode = Store.open(store_path).attrs["source"].get("view_mode", "sweep")
+    source = Store.open(store_path).attrs["source"]
     trajectory_keys = {f.name for f in dataclasses.fields(TrajectoryConfig)}
     trajectory = {k: v for k, v in options.items() if k in trajectory_keys}
     occlusion = {k: v for k, v in options.items() if k not in trajectory_keys}
+    # The dataset's own settings, where its source records them: Synthia's 360-degree sweep,
+    # the world's up of the built-in worlds.
+    defaults = {"mode": mode or source.get("view_mode", "sweep")}
+    if source.get("world_up") is not None:
+        defaults["up"] = tuple(source["world_up"])
     config = ViewConfig(
         num_views=views,
-        trajectory=TrajectoryConfig(**{"mode": mode, **trajectory}),
+        trajectory=TrajectoryConfig(**{**defaults, **trajectory}),
         occlusion=OcclusionOptions(**occlusion),
     )
     click.echo(run_views(store_path, config, cluster, block_size, replace).line())

@@ -99,20 +99,31 @@ def preview_views(
             shown = np.where(visible[f][:, None], point_colours, hidden)
             kept = int(visible[f].sum())
             draw_view(ax, seq.points[f], seq.camera[f], shown, f"view {v}: {kept} points seen")
-    draw_paths(fig.add_subplot(grid[:, columns]), seq, rendered, views, frames)
+    up = store.view_config["trajectory"].get("up")  # what the views circled about
+    up = None if up is None else np.asarray(up, np.float64)
+    draw_paths(fig.add_subplot(grid[:, columns]), seq, rendered, views, frames, up)
     legend(fig, store.class_names, colours, np.unique(seq.point_label))
     fig.suptitle(f"{store.dataset} / {name}: partial views (grey = hidden)", fontsize=12)
     return save(fig, out)
 
 
-def draw_paths(ax, seq, rendered, views: tuple[int, ...], frames: np.ndarray) -> None:
-    """Top-down (the first sensor's x-z plane): the cloud, the sensor and each view's camera
-    path, with the drawn time steps marked."""
-    camera_from_world = np.linalg.inv(seq.camera[0])
+def draw_paths(
+    ax, seq, rendered, views: tuple[int, ...], frames: np.ndarray, up: np.ndarray | None
+) -> None:
+    """Top-down (the plane orthogonal to the world's `up`, else the first sensor's x-z plane;
+    the first sensor looks up the plot): the cloud, the sensor and each view's camera path,
+    with the drawn time steps marked."""
+    right, forward = seq.camera[0, :3, 0], seq.camera[0, :3, 2]
+    if up is not None:
+        up = up / np.linalg.norm(up)
+        level = forward - (forward @ up) * up
+        if np.linalg.norm(level) > 1e-6:  # else the sensor looks straight down: keep its axes
+            forward = level / np.linalg.norm(level)
+            right = np.cross(forward, up)
+    axes = np.stack([right, forward], axis=1)
 
     def top(points: np.ndarray) -> np.ndarray:
-        local = points @ camera_from_world[:3, :3].T + camera_from_world[:3, 3]
-        return local[..., [0, 2]]
+        return (points - seq.camera[0, :3, 3]) @ axes
 
     cloud = top(seq.points[frames].reshape(-1, 3))
     ax.scatter(*cloud.T, s=1, c="0.75", linewidths=0)

@@ -1,15 +1,20 @@
 """Virtual camera trajectories around each frame's cloud (paper §3.1, "natural camera trajectory").
 
 The camera moves on a sphere centred at the centre (mean) of each frame's cloud, with radius =
-the distance from that centre to the frame's original camera. Point clouds carry no world-up
-convention, so the sphere is defined in the frame of the ORIGINAL camera of each frame:
+the distance from that centre to the frame's original camera. "Horizontal" needs an up:
 
-- up is the original camera's -y axis (OpenCV: y points down), made orthogonal to the
-  direction from the centre to the original camera (so that camera is exactly on the equator);
-  were that direction parallel to y, the camera's z and then x axes take up's place;
-- theta is the angle in the horizontal plane (orthogonal to up) and phi the elevation above it;
-  (theta, phi) = (pi/2, 0) is exactly the original camera position, and theta < pi/2 lies to
-  the original camera's left.
+- the world's up (`TrajectoryConfig.up`; `c2p-data partial-views` takes it from the store when
+  the source records one): theta is the azimuth about it and phi the elevation above the
+  original camera's own elevation, so a sweep circles the scene at the original camera's height
+  (a camera looking down at a table stays above the table over the whole sweep);
+- else, as point clouds carry no world-up convention, the original camera's -y axis (OpenCV: y
+  points down), made orthogonal to the direction from the centre to the original camera (so
+  that camera is exactly on the equator); were that direction parallel to y, the camera's z and
+  then x axes take up's place. A level camera (a car's, a fixed sensor's) gives the same sphere
+  as its world's up; a camera looking down tilts the sweep's circle by its pitch.
+
+Either way (theta, phi) = (pi/2, 0) is exactly the original camera position, theta < pi/2 lies
+to the original camera's left, and cameras stay 5 degrees short of the sphere's poles.
 
 Modes:
 - `sweep` (the paper's default): theta runs in even steps over `sweep_deg` (150 degrees)
@@ -32,8 +37,9 @@ as world-from-camera poses (OpenCV axes) and intrinsics.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,6 +47,7 @@ from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 
 MODES = ("sweep", "full-circle", "random")
+MAX_ELEVATION = math.radians(85.0)  # cameras stay this far from the poles of the sphere
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class TrajectoryConfig:
     image_size: tuple[int, int] = (320, 240)  # (width, height)
     focal: tuple[float, float] = (262.5, 262.5)  # (fx, fy) in pixels at zoom 1
     principal_point: tuple[float, float] = (159.5, 119.5)  # (cx, cy): the image centre
+    up: tuple[float, float, float] | None = None  # the world's up; None: each camera's -y
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +78,10 @@ class TrajectoryConfig:
             problems.append(f"zoom_range {self.zoom_range} must be (low, high), 0 < low <= high")
         if self.modes < 1:
             problems.append(f"modes {self.modes} must be >= 1")
+        if self.up is not None and not (
+            len(self.up) == 3 and np.isfinite(self.up).all() and np.linalg.norm(self.up) > 0
+        ):
+            problems.append(f"up {self.up} must be 3 finite numbers, not all 0")
         if min(self.image_size) < 1 or min(self.focal) <= 0:
             problems.append(f"image_size {self.image_size} and focal {self.focal} must be > 0")
         if problems:
@@ -111,11 +123,23 @@ def smooth_curve(num_frames: int, rng: np.random.Generator, modes: int) -> np.nd
     return (weight * np.sin(math.pi * k * s + phase)).sum(1)
 
 
+class ViewSphere(NamedTuple):
+    """Per frame, the sphere a view's camera moves on."""
+
+    centre: np.ndarray  # [T,3] the cloud's mean
+    radius: np.ndarray  # [T] the distance from it to the original camera
+    axes: np.ndarray  # [T,3,3] columns: theta = 0, theta = pi/2 (towards the camera), up
+    elevation: np.ndarray  # [T] the original camera's angle above the plane orthogonal to up
+
+
 def sphere_frames(
-    points: np.ndarray, original_camera: np.ndarray, sequence: str = "?"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """points [T,N,3], original_camera [T,4,4] -> centre [T,3], radius [T], axes [T,3,3] whose
-    columns are (theta = 0, theta = pi/2 (towards the original camera), up)."""
+    points: np.ndarray,
+    original_camera: np.ndarray,
+    sequence: str = "?",
+    up: Sequence[float] | None = None,
+) -> ViewSphere:
+    """points [T,N,3], original_camera [T,4,4], the world's up direction (None: each original
+    camera's own, see the module docstring) -> each frame's view sphere."""
     centre = points.astype(np.float64).mean(1)
     eye = original_camera[:, :3, 3].astype(np.float64)
     rotation = original_camera[:, :3, :3].astype(np.float64)
@@ -129,16 +153,33 @@ def sphere_frames(
             "the camera poses of that frame (world-from-camera, OpenCV axes)"
         )
     towards /= radius[:, None]
-    up = np.empty_like(towards)
-    for frame in range(len(towards)):
-        # -y of the original camera, else its z, else its x: the first not parallel to `towards`.
-        for candidate in (-rotation[frame, :, 1], rotation[frame, :, 2], rotation[frame, :, 0]):
-            ortho = candidate - (candidate @ towards[frame]) * towards[frame]
+    x, y, z = rotation[..., 0], rotation[..., 1], rotation[..., 2]
+    if up is None:
+        # The camera's -y, else its z, else its x, made orthogonal to `towards`.
+        up_axis = _orthogonal_part(towards, (-y, z, x))
+        horizontal = towards
+        elevation = np.zeros(len(towards))
+    else:
+        up_axis = np.broadcast_to(np.divide(up, np.linalg.norm(up)), towards.shape)
+        elevation = np.arcsin(np.clip((towards * up_axis).sum(1), -1.0, 1.0))
+        # Where the camera is (nearly) straight above or below the centre, its y (image down,
+        # which points back towards it when it looks down) stands in for `towards`.
+        horizontal = _orthogonal_part(up_axis, (towards, y, -z, x))
+    side = np.cross(horizontal, up_axis)
+    return ViewSphere(centre, radius, np.stack([side, horizontal, up_axis], axis=-1), elevation)
+
+
+def _orthogonal_part(direction: np.ndarray, candidates: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Per frame, the unit part orthogonal to `direction` [T,3] of the first of `candidates`
+    (each [T,3]) that is not near parallel to it."""
+    out = np.empty_like(direction)
+    for frame in range(len(direction)):
+        for candidate in candidates:
+            ortho = candidate[frame] - (candidate[frame] @ direction[frame]) * direction[frame]
             if np.linalg.norm(ortho) > 0.1:
-                up[frame] = ortho / np.linalg.norm(ortho)
+                out[frame] = ortho / np.linalg.norm(ortho)
                 break
-    side = np.cross(towards, up)
-    return centre, radius, np.stack([side, towards, up], axis=-1)
+    return out
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -174,17 +215,20 @@ def camera_trajectory(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One view's cameras over a sequence: world_from_camera float32 [T,4,4] and intrinsics
     float32 [T,3,3]. `points` [T,N,3] only supplies each frame's centre."""
-    return _on_sphere(sphere_frames(points, original_camera, sequence), rng, config)
+    sphere = sphere_frames(points, original_camera, sequence, config.up)
+    return _on_sphere(sphere, rng, config)
 
 
 def _on_sphere(
-    sphere: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sphere: ViewSphere,
     rng: np.random.Generator,
     config: TrajectoryConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`camera_trajectory` given the frames' view spheres (`sphere_frames`)."""
-    centre, radius, axes = sphere
+    centre, radius, axes, elevation = sphere
     theta, phi, zoom = view_angles(len(centre), rng, config)
+    # Above the original camera's elevation; short of the poles, where the up flips.
+    phi = np.clip(elevation + phi, -MAX_ELEVATION, MAX_ELEVATION)
     local = np.stack(
         [np.cos(phi) * np.cos(theta), np.cos(phi) * np.sin(theta), np.sin(phi)], axis=-1
     )
@@ -213,7 +257,7 @@ def view_trajectories(
     for view in views:
         if view < 0:
             raise DataError(f"sequence {sequence!r}: view index {view} must be >= 0")
-    sphere = sphere_frames(points, original_camera, sequence)
+    sphere = sphere_frames(points, original_camera, sequence, config.up)
     poses, intrinsics = zip(
         *(_on_sphere(sphere, rng_from(dataset, sequence, v), config) for v in views), strict=True
     )

@@ -198,6 +198,7 @@ class Mocap(Source):
                     "frame in pybullet and rendered to depth by its software renderer, with "
                     "simulated sensor noise and dropout"
                 ),
+                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
                 "units": "metres; world z up, floor on z = 0 (not in the points)",
                 "camera": (
                     "a depth sensor on a tripod per sequence (random azimuth, elevation 0-25 "

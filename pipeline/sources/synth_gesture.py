@@ -328,6 +328,7 @@ class SynthGesture(Source):
                 "gestures; body and motion are made up, not captured",
                 "stands_in_for": "MSR-Action3D (Li, Zhang, Liu 2010): 20 actions by 10 subjects "
                 "before a static depth camera, background removed",
+                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
                 "units": "metres; world z up, floor z = 0, camera above the origin looking "
                 "along +y at the figure 2.8-3.5 m away",
                 "camera": "static per sequence; pinhole, Kinect v1 field of view",

@@ -171,6 +171,7 @@ class SynthHOI(Source):
             label_names=TASK_NAMES,
             attrs={
                 "origin": "procedural: ray-cast depth frames of a scripted arm at a table",
+                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
                 "units": "metres; world z up, table front edge on y = 0",
                 "fps": FPS,
                 "image_size": [self.config.image_width, self.config.image_height],

@@ -162,6 +162,7 @@ class SynthStreet(Source):
                 "a driving car and fused per frame",
                 "stands_in_for": "Synthia 4D (SYNTHIA-SEQS as processed by MeteorNet and read "
                 "by P4Transformer): 12 classes in P4Transformer's order, complete clouds",
+                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
                 "units": "metres; world z up, main street along x, its centre line on y = 0",
                 "view_mode": "full-circle",
                 "camera": "frame/camera is the rig's front camera (world-from-camera, OpenCV); "

@@ -27,10 +27,16 @@ def test_views_are_in_the_store_and_in_front_of_their_cameras(viewed):
     store = Store.open(viewed)
     assert store.num_views == 3 and store.views_done().all()
     assert store.view_config["trajectory"]["mode"] == "sweep"
+    assert store.view_config["trajectory"]["up"] == [0.0, 0.0, 1.0]  # synth-hoi's world up
     for s in range(store.num_sequences):
-        points = store.read_sequence(s).points
+        seq = store.read_sequence(s)
+        points, centre = seq.points, seq.points.astype(np.float64).mean(1)
         for v in range(3):
             visible, camera, intrinsics = store.read_view(s, v)
+            # The sweep circles the table at the sensor's height (+-5 degrees).
+            heights = [(c[:, 2, 3] - centre[:, 2]) / np.linalg.norm(c[:, :3, 3] - centre, axis=1)
+                       for c in (camera, seq.camera)]  # fmt: skip
+            assert np.all(np.abs(np.degrees(np.arcsin(heights[0]) - np.arcsin(heights[1]))) < 5.01)
             assert 0.05 < visible.mean() < 0.95  # partial, not empty, not everything
             local = np.einsum("fij,fnj->fni", np.linalg.inv(camera)[:, :3, :3], points)
             local += np.linalg.inv(camera)[:, None, :3, 3]

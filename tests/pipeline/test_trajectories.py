@@ -85,7 +85,7 @@ def test_random_mode_draws_independent_viewpoints_within_the_ranges():
 @given(st.integers(0, 2**32 - 1), st.integers(1, 20))
 def test_cameras_stay_on_the_sphere_and_look_at_the_centre_without_roll(seed, frames):
     points, original = random_sequence(seed, frames)
-    centre, radius, axes = sphere_frames(points, original)
+    centre, radius, axes, _ = sphere_frames(points, original)
     pose, k = camera_trajectory(points, original, np.random.default_rng(seed), TrajectoryConfig())
     assert pose.dtype == np.float32 and k.dtype == np.float32
     rotation, eye = pose[:, :3, :3].astype(np.float64), pose[:, :3, 3].astype(np.float64)
@@ -109,7 +109,7 @@ def test_theta_half_pi_phi_zero_is_the_original_camera(seed):
     pose, k = camera_trajectory(points, original, np.random.default_rng(seed), still)
     np.testing.assert_allclose(pose[:, :3, 3], original[:, :3, 3], atol=1e-4)
     # Its up is the original camera's -y, so it looks at the centre with no roll against it.
-    _, _, axes = sphere_frames(points, original)
+    axes = sphere_frames(points, original).axes
     y = original[:, :3, 1].astype(np.float64)
     np.testing.assert_allclose((axes[..., 2] * -y).sum(1), 1.0, atol=0.2)
     np.testing.assert_allclose(k[:, 0, 0], 262.5)
@@ -120,10 +120,62 @@ def test_theta_below_half_pi_is_to_the_left_of_the_original_camera():
     points = np.zeros((1, 4, 3), np.float32)
     points[0, :, 2] = 2.0  # a cloud 2 m in front of a camera at the origin (identity pose)
     original = np.eye(4, dtype=np.float32)[None]
-    centre, _, axes = sphere_frames(points, original)
+    axes = sphere_frames(points, original).axes
     side = axes[0, :, 0]  # the direction of theta = 0 from the centre
     np.testing.assert_allclose(side, [-1.0, 0.0, 0.0], atol=1e-12)  # the camera's left (-x)
     np.testing.assert_allclose(axes[0, :, 2], [0.0, -1.0, 0.0], atol=1e-12)  # up is -y
+
+
+def elevation_deg(eye: np.ndarray, centre: np.ndarray, up: np.ndarray) -> np.ndarray:
+    towards = eye - centre
+    return np.degrees(np.arcsin(towards @ up / np.linalg.norm(towards, axis=-1)))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20))
+def test_with_a_world_up_cameras_circle_at_the_original_elevation_without_roll(seed, frames):
+    points, original = random_sequence(seed, frames)
+    up = np.random.default_rng(seed).normal(size=3)
+    up /= np.linalg.norm(up)
+    config = TrajectoryConfig(up=tuple(up))
+    centre, radius, axes, start = sphere_frames(points, original, up=config.up)
+    pose, _ = camera_trajectory(points, original, np.random.default_rng(seed), config)
+    eye, rotation = pose[:, :3, 3].astype(np.float64), pose[:, :3, :3].astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(eye - centre, axis=1), radius, rtol=1e-5)
+    np.testing.assert_allclose(rotation[:, :, 2], (centre - eye) / radius[:, None], atol=1e-5)
+    np.testing.assert_allclose(axes[..., 2], np.broadcast_to(up, (frames, 3)), atol=1e-12)
+    np.testing.assert_allclose(elevation_deg(original[:, :3, 3], centre, up), np.degrees(start))
+    # Within 5 degrees of the original camera's elevation (and 85 of the poles); no roll.
+    expected = np.clip(np.degrees(start), -85.0, 85.0)
+    assert np.all(np.abs(elevation_deg(eye, centre, up) - expected) <= 5.0 + 1e-3)
+    np.testing.assert_allclose(rotation[:, :, 0] @ up, 0.0, atol=1e-5)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_with_a_world_up_theta_half_pi_phi_zero_is_the_original_camera(seed):
+    points, original = random_sequence(seed, 5)
+    up = (0.0, 0.0, 1.0)
+    still = TrajectoryConfig(sweep_deg=0, elevation_deg=0, zoom_range=(1.0, 1.0), up=up)
+    pose, _ = camera_trajectory(points, original, np.random.default_rng(seed), still)
+    near_pole = np.abs(sphere_frames(points, original, up=up).elevation) > np.radians(84)
+    np.testing.assert_allclose(pose[~near_pole, :3, 3], original[~near_pole, :3, 3], atol=1e-4)
+
+
+def test_a_camera_looking_down_at_a_table_stays_above_it_over_the_sweep():
+    """The paper's HOI4D case: a sensor 50 degrees above a table. About the world's up the sweep
+    keeps that height (+-5 degrees); about the sensor's own -y its circle is tilted by the pitch
+    and its ends, 75 degrees out, drop to asin(sin 50 cos 75) = 11 (+-5) degrees."""
+    rng = np.random.default_rng(0)
+    table = np.c_[rng.uniform(-0.6, 0.6, (200, 2)), np.zeros(200)][None].repeat(30, 0)
+    pitch = np.radians(50.0)
+    eye = 1.2 * np.array([0.0, -np.cos(pitch), np.sin(pitch)])
+    original = look_at(eye, np.zeros(3), np.array([0.0, 0.0, 1.0]))[None].repeat(30, 0)
+    up = np.array([0.0, 0.0, 1.0])
+    lowest = {}
+    for world_up in (tuple(up), None):
+        config = TrajectoryConfig(up=world_up)
+        pose, _ = camera_trajectory(table, original, np.random.default_rng(1), config)
+        lowest[world_up] = elevation_deg(pose[:, :3, 3].astype(np.float64), table.mean(1), up).min()
+    assert lowest[tuple(up)] >= 45.0 - 1e-3 and lowest[None] <= 16.5, lowest
 
 
 def test_look_at_handles_a_view_parallel_to_up():
@@ -163,7 +215,13 @@ def test_camera_at_the_centre_of_the_cloud_is_an_error_naming_the_frame():
 
 @pytest.mark.parametrize(
     "options",
-    [{"mode": "spiral"}, {"zoom_range": (1.2, 0.8)}, {"elevation_deg": 90}, {"modes": 0}],
+    [
+        {"mode": "spiral"},
+        {"zoom_range": (1.2, 0.8)},
+        {"elevation_deg": 90},
+        {"modes": 0},
+        {"up": (0.0, 0.0, 0.0)},
+    ],
 )
 def test_bad_config_is_a_data_error(options):
     with pytest.raises(DataError, match="trajectory config"):
