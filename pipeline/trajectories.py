@@ -10,8 +10,8 @@ the distance from that centre to the frame's original camera. "Horizontal" needs
 - else, as point clouds carry no world-up convention, the original camera's -y axis (OpenCV: y
   points down), made orthogonal to the direction from the centre to the original camera (so
   that camera is exactly on the equator); were that direction parallel to y, the camera's z and
-  then x axes take up's place. A level camera (a car's, a fixed sensor's) gives the same sphere
-  as its world's up; a camera looking down tilts the sweep's circle by its pitch.
+  then x axes take up's place. For a level camera (a car's, a fixed sensor's) that is about
+  the world's up; a camera looking down tilts the sweep's circle by its pitch.
 
 Either way (theta, phi) = (pi/2, 0) is exactly the original camera position, theta < pi/2 lies
 to the original camera's left, and cameras stay 5 degrees short of the sphere's poles.
