@@ -101,6 +101,18 @@ def _normalised(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def _differences(held: dict[str, Any], asked: dict[str, Any], prefix: str = "") -> list[str]:
+    """'key: held here, asked' for every setting that differs, nested keys dotted."""
+    out = []
+    for key in sorted(set(held) | set(asked)):
+        a, b = held.get(key, "unset"), asked.get(key, "unset")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a} here, {b} asked")
+    return out
+
+
 class Store:
     """An open store. Create with `Store.create_or_resume`, read with `Store.open`."""
 
@@ -363,9 +375,10 @@ class Store:
             if self.view_config == wanted:
                 return
             if not replace:
+                changes = "; ".join(_differences(self.view_config, wanted))
                 raise DataError(
                     f"{self.path} already holds {self.num_views} views made with other settings "
-                    f"({self.view_config}); pass --replace to drop them and render anew"
+                    f"({changes}); pass --replace to drop them and render anew"
                 )
             del self._root["view"]
         n, f = self.points_per_frame, self.num_frames

@@ -76,6 +76,7 @@ def test_rerun_skips_done_views_and_other_settings_need_replace(viewed, tmp_path
     assert "rendered 0 views" in c2p_data("partial-views", store, *VIEWS).stdout
     refused = c2p_data("partial-views", store, "--views", 2, check=False)
     assert refused.returncode != 0 and "pass --replace" in refused.stderr
+    assert "(num_views: 3 here, 2 asked)" in refused.stderr
     replaced = c2p_data("partial-views", store, "--views", 2, "--mode", "random", "--replace")
     assert "rendered 12 views" in replaced.stdout
     assert Store.open(store).view_config["trajectory"]["mode"] == "random"
