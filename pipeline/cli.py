@@ -298,7 +298,10 @@ def preview(
     help="Camera path: the paper's 150° sweep, Synthia's 360° circle, or a random viewpoint per "
     "frame (ablation) [the dataset's choice, else sweep].",
 )
-@pairs_option("A trajectory or occlusion setting, e.g. -o image_size=640,480")
+@pairs_option(
+    "A trajectory or occlusion setting, e.g. -o image_size=640,480, or -o up=0,0,1 (the "
+    "world's up, which the cameras circle; the built-in worlds set it)"
+)
 @click.option("--replace", is_flag=True, help="Drop views made with other settings first.")
 @block_size_option
 @cluster_options
