@@ -332,8 +332,11 @@ def partial_views(
     trajectory = {k: v for k, v in options.items() if k in trajectory_keys}
     occlusion = {k: v for k, v in options.items() if k not in trajectory_keys}
     # The dataset's own settings, where its source records them: Synthia's 360-degree sweep,
-    # the world's up of the built-in worlds.
-    defaults = {"mode": mode or source.get("view_mode", "sweep")}
+    # the world's up of the built-in worlds, HOI4D's up from each scene's table.
+    defaults = {
+        "mode": mode or source.get("view_mode", "sweep"),
+        "up_from_plane": source.get("view_up_from_plane", False),
+    }
     if source.get("world_up") is not None:
         defaults["up"] = tuple(source["world_up"])
     config = ViewConfig(

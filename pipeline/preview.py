@@ -14,6 +14,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from c2p4d.pipeline.errors import DataError  # noqa: E402
 from c2p4d.pipeline.store import Store  # noqa: E402
+from c2p4d.pipeline.trajectories import TrajectoryConfig, world_up  # noqa: E402
 
 _UNLABELLED = (0.6, 0.6, 0.6, 1.0)
 _HIDDEN = (0.85, 0.85, 0.85, 0.6)
@@ -99,8 +100,16 @@ def preview_views(
             shown = np.where(visible[f][:, None], point_colours, hidden)
             kept = int(visible[f].sum())
             draw_view(ax, seq.points[f], seq.camera[f], shown, f"view {v}: {kept} points seen")
-    up = store.view_config["trajectory"].get("up")  # what the views circled about
-    up = None if up is None else np.asarray(up, np.float64)
+    settings = store.view_config["trajectory"]
+    stored_up = settings.get("up")
+    up = world_up(  # what the views circled about
+        seq.points,
+        seq.camera,
+        TrajectoryConfig(
+            up=None if stored_up is None else tuple(stored_up),
+            up_from_plane=settings.get("up_from_plane", False),
+        ),
+    )
     draw_paths(fig.add_subplot(grid[:, columns]), seq, rendered, views, frames, up)
     legend(fig, store.class_names, colours, np.unique(seq.point_label))
     fig.suptitle(f"{store.dataset} / {name}: partial views (grey = hidden)", fontsize=12)

@@ -7,6 +7,9 @@ the distance from that centre to the frame's original camera. "Horizontal" needs
   the source records one): theta is the azimuth about it and phi the elevation above the
   original camera's own elevation, so a sweep circles the scene at the original camera's height
   (a camera looking down at a table stays above the table over the whole sweep);
+- else, with `up_from_plane` (HOI4D's default), the same about an up estimated per sequence:
+  the normal of the dominant plane of its first frame (the table, the floor), facing the
+  sensor, when that plane lies under the sensor's view (`dominant_plane_up`);
 - else, as point clouds carry no world-up convention, the original camera's -y axis (OpenCV: y
   points down), made orthogonal to the direction from the centre to the original camera (so
   that camera is exactly on the equator); were that direction parallel to y, the camera's z and
@@ -42,12 +45,19 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 
 MODES = ("sweep", "full-circle", "random")
 MAX_ELEVATION = math.radians(85.0)  # cameras stay this far from the poles of the sphere
+# The dominant plane: normals of 10-point neighbourhoods, grouped within 10 degrees, from at most
+# 1024 of them; it must hold a quarter of the points (a table in HOI4D-like frames: about half).
+PLANE_NEIGHBOURS = 10
+PLANE_DEG = 10.0
+MAX_PLANE_NORMALS = 1024
+MIN_PLANE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class TrajectoryConfig:
     focal: tuple[float, float] = (262.5, 262.5)  # (fx, fy) in pixels at zoom 1
     principal_point: tuple[float, float] = (159.5, 119.5)  # (cx, cy): the image centre
     up: tuple[float, float, float] | None = None  # the world's up; None: each camera's -y
+    up_from_plane: bool = False  # without `up`: each sequence's dominant plane, if a floor
 
     def __post_init__(self) -> None:
         problems = []
@@ -182,6 +193,48 @@ def _orthogonal_part(direction: np.ndarray, candidates: tuple[np.ndarray, ...]) 
     return out
 
 
+def dominant_plane_up(
+    points: np.ndarray, camera: np.ndarray, max_tilt_deg: float = 75.0
+) -> np.ndarray | None:
+    """The world's up as the unit normal of a frame's dominant plane (a table, a floor), facing
+    the sensor: points [N,3], its camera [4,4] (world-from-camera). None when there is no such
+    floor: no plane holds a quarter of the points (a body has no flat quarter), or its normal
+    is more than `max_tilt_deg` from the sensor's image-up (a wall the sensor faces)."""
+    pts = np.asarray(points, np.float64)
+    if len(pts) < 3:
+        return None
+    _, neighbours = cKDTree(pts).query(pts, min(PLANE_NEIGHBOURS, len(pts)))
+    local = pts[neighbours] - pts[neighbours].mean(1, keepdims=True)
+    variance, axes = np.linalg.eigh(np.einsum("nki,nkj->nij", local, local))
+    side = np.sign(((camera[:3, 3] - pts) * axes[:, :, 0]).sum(1))
+    flat = (variance[:, 0] < 0.05 * variance[:, 1]) & (side != 0)
+    normals = (axes[:, :, 0] * side[:, None])[flat]
+    normals = normals[:: max(1, len(normals) // MAX_PLANE_NORMALS)]  # bounds the n^2 below
+    if len(normals) == 0:
+        return None
+    # The mode of the normals: the one with the most others within PLANE_DEG of it.
+    close = math.cos(math.radians(PLANE_DEG))
+    support = (normals @ normals.T > close).sum(1)
+    best = normals[np.argmax(support)]
+    up = normals[normals @ best > close].mean(0)
+    up /= np.linalg.norm(up)
+    under_view = up @ -camera[:3, 1] >= math.cos(math.radians(max_tilt_deg))
+    share = support.max() / len(normals) * flat.mean()  # of all the points
+    return up if under_view and share >= MIN_PLANE_SHARE else None
+
+
+def world_up(
+    points: np.ndarray, original_camera: np.ndarray, config: TrajectoryConfig
+) -> np.ndarray | None:
+    """The up a sequence's views circle about (see the module docstring); None: each
+    camera's own."""
+    if config.up is not None:
+        return np.asarray(config.up, np.float64)
+    if config.up_from_plane:
+        return dominant_plane_up(points[0], original_camera[0])
+    return None
+
+
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
     """world_from_camera [...,4,4] (OpenCV axes) of cameras at `eye` looking at `target`, with
     image-up (-y) as close to `up` as possible. Where the view is parallel to `up`, the world
@@ -215,7 +268,8 @@ def camera_trajectory(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One view's cameras over a sequence: world_from_camera float32 [T,4,4] and intrinsics
     float32 [T,3,3]. `points` [T,N,3] only supplies each frame's centre."""
-    sphere = sphere_frames(points, original_camera, sequence, config.up)
+    up = world_up(points, original_camera, config)
+    sphere = sphere_frames(points, original_camera, sequence, up)
     return _on_sphere(sphere, rng, config)
 
 
@@ -257,7 +311,8 @@ def view_trajectories(
     for view in views:
         if view < 0:
             raise DataError(f"sequence {sequence!r}: view index {view} must be >= 0")
-    sphere = sphere_frames(points, original_camera, sequence, config.up)
+    up = world_up(points, original_camera, config)
+    sphere = sphere_frames(points, original_camera, sequence, up)
     poses, intrinsics = zip(
         *(_on_sphere(sphere, rng_from(dataset, sequence, v), config) for v in views), strict=True
     )

@@ -157,6 +157,8 @@ class HOI4D(ReleasedSource):
             "along -z if the origin lies inside it",
             "split": "train*.h5 -> train, test*.h5 -> test",
             "sequence_name": "<file stem>_<index in the file>",
+            # The scene frame's up is unknown; partial views circle the table's normal.
+            "view_up_from_plane": True,
         }
 
     def read(self, seq: SequenceInfo) -> SequenceData:

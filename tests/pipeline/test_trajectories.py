@@ -11,6 +11,7 @@ from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.trajectories import (
     TrajectoryConfig,
     camera_trajectory,
+    dominant_plane_up,
     look_at,
     sphere_frames,
     view_angles,
@@ -164,11 +165,7 @@ def test_a_camera_looking_down_at_a_table_stays_above_it_over_the_sweep():
     """The paper's HOI4D case: a sensor 50 degrees above a table. About the world's up the sweep
     keeps that height (+-5 degrees); about the sensor's own -y its circle is tilted by the pitch
     and its ends, 75 degrees out, drop to asin(sin 50 cos 75) = 11 (+-5) degrees."""
-    rng = np.random.default_rng(0)
-    table = np.c_[rng.uniform(-0.6, 0.6, (200, 2)), np.zeros(200)][None].repeat(30, 0)
-    pitch = np.radians(50.0)
-    eye = 1.2 * np.array([0.0, -np.cos(pitch), np.sin(pitch)])
-    original = look_at(eye, np.zeros(3), np.array([0.0, 0.0, 1.0]))[None].repeat(30, 0)
+    table, original = table_scene(30, 50.0)
     up = np.array([0.0, 0.0, 1.0])
     lowest = {}
     for world_up in (tuple(up), None):
@@ -176,6 +173,45 @@ def test_a_camera_looking_down_at_a_table_stays_above_it_over_the_sweep():
         pose, _ = camera_trajectory(table, original, np.random.default_rng(1), config)
         lowest[world_up] = elevation_deg(pose[:, :3, 3].astype(np.float64), table.mean(1), up).min()
     assert lowest[tuple(up)] >= 45.0 - 1e-3 and lowest[None] <= 16.5, lowest
+
+
+def table_scene(frames: int, pitch_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy table top (z = 0) with a box on it, seen by a sensor pitch_deg above it."""
+    rng = np.random.default_rng(0)
+    table = np.c_[rng.uniform(-0.6, 0.6, (400, 2)), rng.normal(0, 0.002, 400)]
+    box = np.c_[rng.uniform(-0.1, 0.1, (100, 2)), rng.uniform(0, 0.2, 100)]
+    box[:50, 0] = -0.1  # a side face
+    pitch = np.radians(pitch_deg)
+    eye = 1.2 * np.array([0.0, -np.cos(pitch), np.sin(pitch)])
+    original = look_at(eye, np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    return np.r_[table, box][None].repeat(frames, 0), original[None].repeat(frames, 0)
+
+
+@pytest.mark.parametrize("pitch_deg", [20.0, 50.0, 70.0])
+def test_the_dominant_plane_facing_the_sensor_gives_the_up(pitch_deg):
+    points, original = table_scene(1, pitch_deg)
+    up = dominant_plane_up(points[0], original[0])
+    assert np.degrees(np.arccos(up @ [0.0, 0.0, 1.0])) < 1.0
+
+
+def test_a_wall_the_sensor_faces_or_a_round_body_gives_no_up():
+    rng = np.random.default_rng(0)
+    wall = np.c_[rng.uniform(-1, 1, (300, 2)), np.full(300, 2.0)]  # z = 2, before a camera at 0
+    assert dominant_plane_up(wall, np.eye(4)) is None
+    ball = rng.normal(size=(300, 3))
+    ball = ball / np.linalg.norm(ball, axis=1, keepdims=True) * 0.3 + [0.0, 0.0, 2.0]
+    assert dominant_plane_up(ball, np.eye(4)) is None  # no flat quarter
+    assert dominant_plane_up(wall[:2], np.eye(4)) is None  # too few points for a plane
+
+
+def test_up_from_plane_keeps_a_sensor_looking_down_above_the_table():
+    points, original = table_scene(30, 50.0)
+    config = TrajectoryConfig(up_from_plane=True)
+    pose, _ = camera_trajectory(points, original, np.random.default_rng(1), config)
+    centre = points.mean(1)
+    height = elevation_deg(pose[:, :3, 3].astype(np.float64), centre, np.array([0.0, 0.0, 1.0]))
+    start = elevation_deg(original[0, :3, 3], centre[0], np.array([0.0, 0.0, 1.0]))
+    assert np.all(np.abs(height - start) <= 5.5), (height.min(), start)
 
 
 def test_look_at_handles_a_view_parallel_to_up():
