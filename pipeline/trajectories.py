@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.spatial import cKDTree
 
+from c2p4d.kernels.neighbors import knn_numba
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 
@@ -203,7 +203,8 @@ def dominant_plane_up(
     pts = np.asarray(points, np.float64)
     if len(pts) < 3:
         return None
-    _, neighbours = cKDTree(pts).query(pts, min(PLANE_NEIGHBOURS, len(pts)))
+    _, neighbours = knn_numba(min(PLANE_NEIGHBOURS, len(pts)), pts[None], pts[None])
+    neighbours = neighbours[0]
     local = pts[neighbours] - pts[neighbours].mean(1, keepdims=True)
     variance, axes = np.linalg.eigh(np.einsum("nki,nkj->nij", local, local))
     side = np.sign(((camera[:3, 3] - pts) * axes[:, :, 0]).sum(1))
