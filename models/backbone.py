@@ -8,6 +8,7 @@ a student's state_dict loads into a task model with `load_trunk` (head left as i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -106,8 +107,22 @@ class Backbone(nn.Module):
         """Names of the child modules that form the trunk (pretrained by C2P)."""
         raise NotImplementedError
 
-    def trunk(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+    def embedding(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+        """The trunk up to its last transformer: the tokens (or frames) that transformer mixes.
+
+        The authors' C2P code takes its teacher's frame features here, on the complete clip.
+        """
         raise NotImplementedError
+
+    @property
+    def mixer(self) -> nn.Module:
+        """The trunk's last transformer, the one that mixes across frames."""
+        raise NotImplementedError
+
+    def trunk(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+        embedded = self.embedding(clip, features)
+        mixed = mix(self.mixer, embedded.features, self.config.emb_relu)
+        return dataclasses.replace(embedded, features=mixed)
 
     def segment(self, trunk: Trunk, clip: torch.Tensor) -> torch.Tensor:
         """Per-point logits [B,T,N,classes] for the segmentation tasks."""
@@ -126,13 +141,22 @@ class Backbone(nn.Module):
         self, clip: torch.Tensor, features: torch.Tensor | None = None
     ) -> torch.Tensor:
         """[B,T,N,3] (+ [B,T,N,C]) -> [B,T,D]: the trunk max-pooled per frame (C2P's f_i)."""
-        frames = self.trunk(clip, features).frames()
+        return self._aligned(self.trunk(clip, features).frames(), clip)
+
+    @staticmethod
+    def _aligned(frames: torch.Tensor, clip: torch.Tensor) -> torch.Tensor:
         if frames.shape[1] != clip.shape[1]:
             raise ValueError(
                 f"frame_features: the encoder maps {clip.shape[1]} frames to {frames.shape[1]}; "
                 "build the pretraining model with a frame-aligned config (build_student does)"
             )
         return frames
+
+    def embedding_frame_features(
+        self, clip: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[B,T,N,3] (+ [B,T,N,C]) -> [B,T,D]: `embedding` max-pooled per frame (no transformer)."""
+        return self._aligned(self.embedding(clip, features).frames(), clip)
 
     def forward(self, clip: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Logits: [B,classes] (msr), [B,T,classes] (hoi4d-actseg), [B,T,N,classes] (seg)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from c2p4d.models.backbone import Backbone, Trunk, mix
+from c2p4d.models.backbone import Backbone, Trunk
 from c2p4d.models.config import P4TransformerConfig
 from c2p4d.models.heads import PointClassifier, SegmentationDecoder
 from c2p4d.models.transformer import Transformer
@@ -34,12 +34,16 @@ class P4Transformer(Backbone):
     def trunk_modules(self) -> tuple[str, ...]:
         return ("encoder", "pos_embedding", "transformer")
 
-    def trunk(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+    @property
+    def mixer(self) -> Transformer:
+        return self.transformer
+
+    def embedding(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
         levels = self.encode(clip, features)
         tokens = self.embed(levels[-1])
         if self.config.mixing == "frames":
             tokens = tokens.amax(2)
-        return Trunk(levels, levels[-1].xyz, mix(self.transformer, tokens, self.config.emb_relu))
+        return Trunk(levels, levels[-1].xyz, tokens)
 
     def segment(self, trunk: Trunk, clip: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.decoder(trunk.levels, trunk.features))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 
 from c2p4d.kernels import ball_query, farthest_point_sample, gather, group
-from c2p4d.models.backbone import Backbone, Trunk, mix
+from c2p4d.models.backbone import Backbone, Trunk
 from c2p4d.models.config import PPTrConfig
 from c2p4d.models.heads import PointClassifier, SegmentationDecoder
 from c2p4d.models.p4dconv import P4DTransConv, row_chunks
@@ -95,7 +95,11 @@ class PPTr(Backbone):
             "inter_transformer",
         )
 
-    def trunk(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+    @property
+    def mixer(self) -> Transformer:
+        return self.inter_transformer
+
+    def embedding(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
         c = self.config
         levels = self.encode(clip, features)
         if c.segmentation:
@@ -112,7 +116,7 @@ class PPTr(Backbone):
         primitive = self.intra_transformer(groups.reshape(-1, k, d)).amax(1).reshape(b, t, p, d)
         if c.mixing == "frames":
             primitive = primitive.amax(2)
-        return Trunk(levels, centres, mix(self.inter_transformer, primitive, c.emb_relu), points)
+        return Trunk(levels, centres, primitive, points)
 
     def segment(self, trunk: Trunk, clip: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.propagate(trunk.xyz, trunk.features, clip, trunk.points))

@@ -1,0 +1,335 @@
+"""Training configuration: plain validated dataclasses with the paper's defaults, and presets.
+
+A run's config is a tree of frozen dataclasses; `preset(name)` gives `paper` (appendix C and the
+authors' code) or `small` (sized so that 2 CPU cores learn something in minutes), and
+`override(config, ["c2p.window=5", ...])` replaces leaves by dotted name, checking each value
+against the field's type. The resolved tree is written into every run directory and checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from c2p4d.models import BACKBONES, TASKS
+
+
+class ConfigError(ValueError):
+    """A config value or option that does not exist or is out of range."""
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _choice(name: str, value: str, choices: typing.Iterable[str]) -> None:
+    choices = tuple(choices)
+    _check(value in choices, f"{name}={value!r} is not one of: {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What a clip is and how the store is streamed."""
+
+    store: str = "data/synth-hoi.zarr"
+    view_set: str | None = None  # a named set of partial views in the store; None = the default
+    clip_frames: int = 150  # T; 0 = whole sequences
+    frame_stride: int = 1
+    points: int = 2048  # per frame, after resampling (student and teacher alike)
+    clips_per_sequence: int = 1  # random starts per sequence per epoch
+    workers: int = 2  # DataLoader workers
+    shuffle_buffer: int = 64
+    scale: tuple[float, float] = (0.8, 1.2)
+    rotate: bool = True  # about the world's up, a uniform angle
+    jitter: float = 0.01  # sigma, clipped at 5 sigma; 0 = off
+
+    def __post_init__(self) -> None:
+        for name in ("clip_frames", "workers"):
+            _check(getattr(self, name) >= 0, f"data.{name} must be >= 0")
+        for name in ("frame_stride", "points", "clips_per_sequence", "shuffle_buffer"):
+            _check(getattr(self, name) >= 1, f"data.{name} must be >= 1")
+        low, high = self.scale
+        _check(0 < low <= high, f"data.scale must be 0 < low <= high, got {self.scale}")
+        _check(self.jitter >= 0, "data.jitter must be >= 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which backbone, for which task's trunk; None fields keep the task's reference value."""
+
+    backbone: str = "pptr"
+    task: str = "hoi4d-actseg"
+    dim: int | None = None
+    depth: int | None = None
+    heads: int | None = None
+    dim_head: int | None = None
+    mlp_dim: int | None = None
+    radius: float | None = None
+    neighbors: int | None = None
+    spatial_stride: int | None = None  # of the first P4DConv layer
+    primitives: int | None = None  # PPTr only
+
+    def __post_init__(self) -> None:
+        _choice("model.backbone", self.backbone, BACKBONES)
+        _choice("model.task", self.task, TASKS)
+        _check(
+            self.primitives is None or self.backbone == "pptr",
+            "model.primitives is a PPTr option",
+        )
+
+    def overrides(self) -> dict[str, Any]:
+        """Keyword overrides for `c2p4d.models.build` (fields left None are not overridden)."""
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("backbone", "task", "spatial_stride")
+            and getattr(self, f.name) is not None
+        }
+        if self.spatial_stride is not None:
+            from c2p4d.models import config_for
+
+            strides = config_for(self.backbone, self.task).spatial_strides
+            out["spatial_strides"] = (self.spatial_stride, *strides[1:])
+        return out
+
+
+# Temporal offsets distilled through predictors, and the half width of the window whose frames
+# are not negatives (the paper's W_t). "5-outer" is Table 7's window 5 with t-2 and t+2 only.
+WINDOWS: dict[str, tuple[tuple[int, ...], int]] = {
+    "1": ((), 0),
+    "3": ((-1, 1), 1),
+    "5": ((-2, -1, 1, 2), 2),
+    "5-outer": ((-2, 2), 2),
+}
+
+
+@dataclass(frozen=True)
+class C2PConfig:
+    """The method (paper section 3, the authors' code by default; every ablation is a switch).
+
+    distillation: c2p (partial student, complete teacher), c2c (complete both), p2p (two
+      different partial views of the same frames).
+    teacher: shared (the code: the student's own network gives the teacher features, gradients
+      through both), separate (the paper's text: a network of its own, trained jointly),
+      ema (a moving average of the student, no gradient).
+    teacher_arch: asymmetric (the teacher stops before the last transformer: the code's tube
+      embedding; the paper's P4DConv-only teacher) or symmetric (the student's whole trunk).
+    predictor: per-offset (one per temporal offset) or single (one for all offsets).
+    predictor_norm: batch (the code) or layer (the paper's text).
+    loss: code (cross-entropy over the clip's frames, positive in the denominator) or paper
+      (Eq. 1-2: negatives only outside the window, positive not in the denominator).
+    batch_negatives: also contrast against every frame of the batch's other clips.
+    """
+
+    distillation: str = "c2p"
+    teacher: str = "shared"
+    teacher_arch: str = "asymmetric"
+    window: str = "3"
+    predictor: str = "per-offset"
+    predictor_norm: str = "batch"
+    predictor_hidden: int = 4096
+    loss: str = "code"
+    batch_negatives: bool = False
+    temperature: float = 0.07
+    geo_weight: float = 0.5  # L_geo's weight; the offsets share the rest equally
+    ema_momentum: float = 0.996
+
+    def __post_init__(self) -> None:
+        _choice("c2p.distillation", self.distillation, ("c2p", "c2c", "p2p"))
+        _choice("c2p.teacher", self.teacher, ("shared", "separate", "ema"))
+        _choice("c2p.teacher_arch", self.teacher_arch, ("asymmetric", "symmetric"))
+        _choice("c2p.window", self.window, WINDOWS)
+        _choice("c2p.predictor", self.predictor, ("per-offset", "single"))
+        _choice("c2p.predictor_norm", self.predictor_norm, ("batch", "layer"))
+        _choice("c2p.loss", self.loss, ("code", "paper"))
+        _check(self.predictor_hidden >= 1, "c2p.predictor_hidden must be >= 1")
+        _check(self.temperature > 0, "c2p.temperature must be > 0")
+        _check(0 < self.geo_weight <= 1, "c2p.geo_weight must be in (0, 1]")
+        _check(0 <= self.ema_momentum < 1, "c2p.ema_momentum must be in [0, 1)")
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        return WINDOWS[self.window][0]
+
+    @property
+    def half_window(self) -> int:
+        return WINDOWS[self.window][1]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD with a linear warm-up stepped per iteration, then flat (the code) or cosine."""
+
+    epochs: int = 100
+    batch_size: int = 8  # per process
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 10
+    warmup_factor: float = 1e-5
+    schedule: str = "flat"
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "optim.epochs must be >= 1")
+        _check(self.batch_size >= 1, "optim.batch_size must be >= 1")
+        _check(self.lr > 0 and math.isfinite(self.lr), "optim.lr must be > 0")
+        _check(self.warmup_epochs >= 0, "optim.warmup_epochs must be >= 0")
+        _check(self.grad_clip >= 0, "optim.grad_clip must be >= 0")
+        _choice("optim.schedule", self.schedule, ("flat", "cosine"))
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """The k-NN monitor: per-frame labels of val clips from frozen student frame features."""
+
+    every: int = 1  # epochs; 0 = off
+    k: int = 20
+    bank_sequences: int = 32  # train sequences whose frames form the memory bank
+
+    def __post_init__(self) -> None:
+        _check(self.every >= 0, "probe.every must be >= 0")
+        _check(self.k >= 1 and self.bank_sequences >= 1, "probe.k, probe.bank_sequences >= 1")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    c2p: C2PConfig = field(default_factory=C2PConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    seed: int = 0
+    device: str = "auto"  # auto = cuda when present
+    bf16: bool = False  # autocast on CUDA
+
+    def __post_init__(self) -> None:
+        _choice("device", self.device, ("auto", "cpu", "cuda"))
+        needs_views = self.c2p.distillation != "c2c"
+        _check(
+            needs_views or self.data.view_set is None,
+            "data.view_set is set but c2c distillation reads no partial views",
+        )
+
+
+# The paper's scale (appendix C, the authors' pretrain_as.py: PPTr, 150 x 2048, batch 8) and one
+# that learns in minutes on 2 CPU cores (a narrow, shallow trunk on 24-frame clips of 512 points).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "small": {
+        "data": {"clip_frames": 24, "frame_stride": 2, "points": 512, "clips_per_sequence": 2},
+        "model": {
+            "backbone": "p4transformer",
+            "dim": 256,
+            "depth": 2,
+            "heads": 4,
+            "dim_head": 64,
+            "mlp_dim": 512,
+            "radius": 0.3,
+            "spatial_stride": 16,
+        },
+        "c2p": {"predictor_hidden": 512},
+        "optim": {"epochs": 6, "warmup_epochs": 1, "lr": 0.05},
+        "probe": {"k": 10, "bank_sequences": 48},
+    },
+}
+
+
+def preset(name: str) -> PretrainConfig:
+    _choice("--preset", name, PRESETS)
+    return from_dict(PretrainConfig, PRESETS[name])
+
+
+def from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """A dataclass tree from nested dicts (JSON), unknown keys refused."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    _check(not unknown, f"unknown {cls.__name__} option(s): {', '.join(unknown)}")
+    kwargs = {}
+    for key, value in values.items():
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            kwargs[key] = from_dict(kind, value)
+        else:
+            kwargs[key] = _coerce(kind, value, key)
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def override(config: Any, assignments: typing.Iterable[str]) -> Any:
+    """config with `section.field=value` assignments applied (values parsed by the field's type)."""
+    tree = to_dict(config)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        _check(bool(sep), f"option {assignment!r} is not KEY=VALUE (e.g. c2p.window=5)")
+        *path, leaf = key.strip().split(".")
+        node, cls = tree, type(config)
+        for part in path:
+            _check(
+                isinstance(node.get(part), dict),
+                f"unknown option {key!r}; sections: {', '.join(_sections(config))}",
+            )
+            node, cls = node[part], get_type_hints(cls)[part]
+        fields = {f.name for f in dataclasses.fields(cls)}
+        _check(
+            leaf in fields,
+            f"unknown option {key!r}; {'.'.join(path) or 'the top level'} has: "
+            + ", ".join(sorted(fields)),
+        )
+        node[leaf] = _parse(get_type_hints(cls)[leaf], text.strip(), key)
+    return from_dict(type(config), tree)
+
+
+def _sections(config: Any) -> list[str]:
+    return [k for k, v in get_type_hints(type(config)).items() if dataclasses.is_dataclass(v)]
+
+
+def _parse(kind: Any, text: str, key: str) -> Any:
+    """Text from the command line -> a JSON-like value of type `kind`."""
+    if text.lower() in ("none", "null") and type(None) in typing.get_args(kind):
+        return None
+    base = _base(kind)
+    if typing.get_origin(base) is tuple:
+        return [_parse(typing.get_args(base)[0], part, key) for part in text.split(",")]
+    try:
+        if base is bool:
+            _check(text.lower() in ("true", "false", "1", "0"), f"{key}: expected true or false")
+            return text.lower() in ("true", "1")
+        if base is int:
+            return int(text)
+        if base is float:
+            return float(text)
+    except ValueError as error:
+        raise ConfigError(f"{key}={text!r}: expected {base.__name__}") from error
+    return text
+
+
+def _coerce(kind: Any, value: Any, key: str) -> Any:
+    """A JSON value -> the field's Python type (tuples from lists), with a type check."""
+    if value is None:
+        _check(type(None) in typing.get_args(kind), f"{key} may not be None")
+        return None
+    base = _base(kind)
+    if typing.get_origin(base) is tuple:
+        return tuple(_coerce(typing.get_args(base)[0], v, key) for v in value)
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    _check(isinstance(value, base), f"{key}={value!r}: expected {getattr(base, '__name__', base)}")
+    return value
+
+
+def _base(kind: Any) -> Any:
+    """X for `X | None`, else the type itself."""
+    if isinstance(kind, types.UnionType):
+        return next(a for a in typing.get_args(kind) if a is not type(None))
+    return kind

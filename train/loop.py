@@ -1,0 +1,250 @@
+"""C2P pretraining: one loop that reads top to bottom.
+
+    store -> ClipDataset (complete + partial clips) -> C2P (student, teacher, predictors)
+          -> SGD with warm-up -> per-epoch k-NN probe, checkpoint, curves
+
+`pretrain(config, run_dir)` runs on one CPU, one GPU, or under torchrun (DDP, each rank
+streaming its own share of the store). `resume=True` continues from the run's last checkpoint;
+on the CPU its losses equal those of an uninterrupted run, since every clip is drawn from
+(seed, epoch, sequence) and the model, optimiser, scheduler and RNG states are restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from c2p4d.models import build_student
+from c2p4d.pipeline.seeding import seed_from
+from c2p4d.pipeline.store import Store
+from c2p4d.train import checkpoint, distributed
+from c2p4d.train.c2p import C2P, PARTIAL_VIEWS, check_clip_length, inputs_for
+from c2p4d.train.config import ConfigError, PretrainConfig, from_dict, to_dict
+from c2p4d.train.data import Augment, ClipDataset
+from c2p4d.train.optim import sgd, warmup_schedule
+from c2p4d.train.probe import KnnProbe
+from c2p4d.train.runlog import RunLog
+
+KIND = "c2p-pretrain"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a loss that is not finite); the last checkpoint is kept."""
+
+
+@dataclass
+class Summary:
+    epochs: int
+    steps: int
+    seconds: float
+    loss: float
+    probe: float | None
+    chance: float | None
+    checkpoint: Path | None
+
+    def line(self) -> str:
+        probe = (
+            f", k-NN probe {self.probe:.1f} % (chance {self.chance:.1f} %)"
+            if self.probe is not None
+            else ""
+        )
+        return (
+            f"pretrained {self.epochs} epochs ({self.steps} steps) in {self.seconds / 60:.1f} min: "
+            f"loss {self.loss:.3f}{probe}; checkpoint {self.checkpoint}"
+        )
+
+
+def clip_dataset(config: PretrainConfig, store: Store, rank: int, world: int) -> ClipDataset:
+    data = config.data
+    augment = Augment(scale=tuple(data.scale), rotate=data.rotate, jitter=data.jitter)
+    return ClipDataset(
+        store,
+        split="train",
+        clip_frames=data.clip_frames,
+        frame_stride=data.frame_stride,
+        points=data.points,
+        partial_views=PARTIAL_VIEWS[config.c2p.distillation],
+        view_set=data.view_set,
+        starts="random",
+        clips_per_sequence=data.clips_per_sequence,
+        augment=augment,
+        seed=config.seed,
+        shuffle_buffer=data.shuffle_buffer,
+        rank=rank,
+        world_size=world,
+    )
+
+
+def build_model(config: PretrainConfig) -> C2P:
+    model = config.model
+    torch.manual_seed(seed_from("c2p-init", config.seed))
+    student = build_student(model.backbone, model.task, **model.overrides())
+    return C2P(student, config.c2p, model.backbone)
+
+
+def check_resumable(saved: dict, config: PretrainConfig, run_dir: Path) -> None:
+    """A run resumes only with the config it was started with."""
+    if saved.get("kind") != KIND:
+        raise checkpoint.CheckpointError(f"{run_dir} is not a C2P pretraining run")
+    held = saved["config"]
+    asked = to_dict(config)
+    differ = [k for k in asked if k != "optim" and held.get(k) != asked[k]]
+    differ += [f"optim.{k}" for k in asked["optim"] if k != "epochs"
+               and held["optim"].get(k) != asked["optim"][k]]  # fmt: skip
+    if differ:
+        raise checkpoint.CheckpointError(
+            f"--resume {run_dir}: the run was started with other settings ({', '.join(differ)}); "
+            "resume with its config (drop the changed options) or start a new run"
+        )
+
+
+def resumed_config(run_dir: Path) -> PretrainConfig:
+    """The config a run was started with (its checkpoint's copy)."""
+    _, meta = checkpoint.load_weights(run_dir)
+    if meta.get("kind") != KIND:
+        raise checkpoint.CheckpointError(f"{run_dir} is not a C2P pretraining run")
+    return from_dict(PretrainConfig, meta["config"])
+
+
+def pretrain(
+    config: PretrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
+) -> Summary:
+    run_dir = Path(run_dir)
+    dist = distributed.setup(config.device)
+    device = dist.device
+    if config.bf16 and device.type != "cuda":
+        raise ConfigError("bf16=true needs --device cuda (autocast in bf16 is for GPUs here)")
+    check_clip_length(config.c2p, config.data.clip_frames or 2**31)
+
+    store = Store.open(config.data.store)
+    dataset = clip_dataset(config, store, dist.rank, dist.world_size)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.optim.batch_size,
+        num_workers=config.data.workers,
+        drop_last=True,
+        persistent_workers=False,
+    )
+    steps_per_epoch = len(dataset) // config.optim.batch_size
+    if steps_per_epoch == 0:
+        raise ConfigError(
+            f"{store.path}: {len(dataset)} training clips per process make no batch of "
+            f"{config.optim.batch_size}; lower optim.batch_size or raise data.clips_per_sequence"
+        )
+
+    model = build_model(config).to(device)
+    optim = config.optim
+    optimizer = sgd(model, optim.lr, optim.momentum, optim.weight_decay)
+    scheduler = warmup_schedule(
+        optimizer,
+        steps_per_epoch=steps_per_epoch,
+        epochs=optim.epochs,
+        warmup_epochs=optim.warmup_epochs,
+        warmup_factor=optim.warmup_factor,
+        kind=optim.schedule,
+    )
+    start_epoch = 0
+    if resume:
+        saved = checkpoint.load_latest(run_dir)
+        check_resumable(saved.meta, config, run_dir)
+        model.load_state_dict(saved.weights)
+        optimizer.load_state_dict(saved.state["optimizer"])
+        scheduler.load_state_dict(saved.state["scheduler"])
+        torch.set_rng_state(saved.state["torch_rng"])
+        start_epoch = saved.epoch
+    meta = {"kind": KIND, "config": to_dict(config), "model": to_dict(model.student.config)}
+    trainable = dist.wrap(model)
+    log = RunLog(run_dir, meta, main=dist.main, start_epoch=start_epoch)
+    probe = KnnProbe(store, config.data, config.probe, config.seed) if config.probe.every else None
+    if probe and probe.note and dist.main:
+        tqdm.write(probe.note)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    )
+
+    began, step = time.perf_counter(), start_epoch * steps_per_epoch
+    last_path, mean_loss, result = None, math.nan, None
+    for epoch in range(start_epoch, optim.epochs):
+        dataset.set_epoch(epoch)
+        model.train()
+        totals: dict[str, float] = {}
+        epoch_began, clips = time.perf_counter(), 0
+        bar = tqdm(
+            loader,
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{optim.epochs}",
+            disable=not (progress and dist.main),
+            leave=False,
+        )
+        for batch in bar:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with autocast:
+                terms = trainable(*inputs_for(batch, config.c2p.distillation))
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    f"the last good checkpoint is kept in {run_dir / 'checkpoints'}: try a lower "
+                    "optim.lr or optim.grad_clip"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if optim.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            model.update_teacher()
+            step += 1
+            clips += batch["complete"].shape[0] * dist.world_size
+            values = {k: float(v.detach()) for k, v in terms.items()}
+            values["lr"] = optimizer.param_groups[0]["lr"]
+            log.step(step, epoch, values)
+            for key, value in values.items():
+                totals[key] = totals.get(key, 0.0) + value
+            rate = clips / (time.perf_counter() - epoch_began)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items()} | {"clips/s": f"{rate:.1f}"})
+        bar.close()
+        means = {k: dist.mean(v / steps_per_epoch) for k, v in totals.items()}
+        mean_loss = means["loss"]
+        epoch_values = dict(means, clips_per_s=clips / (time.perf_counter() - epoch_began))
+        if probe and dist.main and (epoch + 1) % config.probe.every == 0:
+            result = probe(model.student, device)
+            if result:
+                epoch_values.update(probe_acc=result.accuracy, probe_chance=result.chance)
+        epoch_values["seconds"] = time.perf_counter() - epoch_began
+        if dist.main:
+            state = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            }
+            last_path = checkpoint.save(run_dir, epoch + 1, model.state_dict(), state, meta)
+            log.epoch(epoch, epoch_values)
+            probe_text = (
+                f", probe {result.accuracy:.1f} % (chance {result.chance:.1f} %)" if result else ""
+            )
+            tqdm.write(
+                f"epoch {epoch + 1}/{optim.epochs}: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in means.items() if k != "lr")
+                + probe_text
+                + f", {epoch_values['clips_per_s']:.1f} clips/s"
+            )
+        dist.barrier()
+    log.close()
+    distributed.teardown()
+    return Summary(
+        epochs=optim.epochs - start_epoch,
+        steps=step,
+        seconds=time.perf_counter() - began,
+        loss=mean_loss,
+        probe=result.accuracy if result else None,
+        chance=result.chance if result else None,
+        checkpoint=last_path,
+    )

@@ -1,0 +1,124 @@
+"""A run directory's record: the resolved config, metrics as CSV and TensorBoard, curves as PNG.
+
+    RUN/config.json       the resolved config, as the run used it
+    RUN/steps.csv         one row per optimiser step (loss terms, lr)
+    RUN/epochs.csv        one row per epoch (mean loss terms, probe, clips/s, seconds)
+    RUN/tensorboard/      the same scalars as TensorBoard event files
+    RUN/curves.png        the epoch curves
+Only the main process writes. A resumed run drops rows from the epochs it redoes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, config: dict[str, Any], *, main: bool, start_epoch: int):
+        self.dir = Path(run_dir)
+        self.main = main
+        self.writer = None
+        if not main:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        for name in ("steps.csv", "epochs.csv"):
+            _truncate(self.dir / name, start_epoch)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(self.dir / "tensorboard", purge_step=None)
+
+    def step(self, step: int, epoch: int, values: dict[str, float]) -> None:
+        self._row("steps.csv", {"step": step, "epoch": epoch, **values})
+        if self.writer:
+            for key, value in values.items():
+                self.writer.add_scalar(f"step/{key}", value, step)
+
+    def epoch(self, epoch: int, values: dict[str, float]) -> None:
+        self._row("epochs.csv", {"epoch": epoch, **values})
+        if self.writer:
+            for key, value in values.items():
+                if value is not None and math.isfinite(value):
+                    self.writer.add_scalar(f"epoch/{key}", value, epoch)
+            self.writer.flush()
+        if self.main:
+            self.plot()
+
+    def _row(self, name: str, row: dict[str, Any]) -> None:
+        if not self.main:
+            return
+        path = self.dir / name
+        new = not path.exists() or path.stat().st_size == 0
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+
+    def rows(self, name: str) -> list[dict[str, str]]:
+        path = self.dir / name
+        if not path.exists():
+            return []
+        with path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def plot(self) -> Path:
+        """curves.png: loss terms per epoch (left) and the probe's accuracy (right)."""
+        rows = self.rows("epochs.csv")
+        epochs = [int(r["epoch"]) for r in rows]
+        losses = [k for k in rows[0] if k == "loss" or k == "geo" or k.startswith("t")]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+        for key in losses:
+            left.plot(epochs, [_num(r[key]) for r in rows], marker="o", label=key)
+        left.set(xlabel="epoch", ylabel="loss", title="distillation loss terms")
+        left.legend()
+        for key in ("probe_acc", "probe_chance"):
+            if key in rows[0]:
+                style = "--" if key == "probe_chance" else "-"
+                right.plot(epochs, [_num(r[key]) for r in rows], style, marker="o", label=key)
+        right.set(xlabel="epoch", ylabel="accuracy (%)", title="k-NN probe on val")
+        right.legend()
+        fig.tight_layout()
+        path = self.dir / "curves.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        return path
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+
+
+def _cell(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _truncate(path: Path, start_epoch: int) -> None:
+    """Keep the rows of epochs before start_epoch (a resumed run redoes the rest)."""
+    if not path.exists():
+        return
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+        fields = list(rows[0]) if rows else []
+    kept = [r for r in rows if int(r["epoch"]) < start_epoch]
+    with path.open("w", newline="") as handle:
+        if kept:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(kept)
