@@ -9,6 +9,15 @@ SEQUENCE ?=
 VIEWS    ?= 8
 BENCH    ?=
 STORE    ?= $(DATA)/$(DATASET).zarr
+RUNS     ?= ./runs
+PRESET   ?= small
+BACKBONE ?=
+TASK     ?= hoi4d-actseg
+EPOCHS   ?=
+RUN      ?= $(RUNS)/pretrain-$(DATASET)-$(PRESET)
+NODES    ?= 1
+GPUS     ?= 1
+OPTS     ?=
 
 # What open3d needs from the system (installed by `make setup` when run as root).
 SYSTEM_LIBS = libusb-1.0-0 libgl1 libgomp1
@@ -16,8 +25,11 @@ SYSTEM_LIBS = libusb-1.0-0 libgl1 libgomp1
 WORKERS_OPT  = $(if $(WORKERS),--workers $(WORKERS))
 SRC_OPT      = $(if $(SRC),--source $(SRC))
 SEQUENCE_OPT = $(if $(SEQUENCE),--sequence $(SEQUENCE))
+PRETRAIN_OPT = --store $(STORE) --task $(TASK) --preset $(PRESET) \
+	$(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(OPTS)
 
-.PHONY: help setup test lint demo ingest partial-views info preview preview-views bench
+.PHONY: help setup test lint demo ingest partial-views info preview preview-views bench \
+	pretrain demo-pretrain cluster-pretrain
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -36,7 +48,7 @@ test:  ## run the test suite
 lint:  ## check formatting and lint
 	ruff format --check . && ruff check .
 
-demo: ingest partial-views info preview preview-views  ## the main job end to end, built-in data
+demo: ingest partial-views info preview preview-views demo-pretrain  ## the main job end to end, built-in data
 
 ingest:  ## read DATASET (from SRC for real data) into DATA/DATASET.zarr
 	c2p-data ingest --dataset $(DATASET) --out $(DATA) $(SRC_OPT) $(WORKERS_OPT)
@@ -52,6 +64,16 @@ preview:  ## draw a few frames of one SEQUENCE to DATA/DATASET-SEQUENCE.png
 
 preview-views:  ## draw SEQUENCE next to two of its partial views, with the camera paths
 	c2p-data preview $(STORE) $(SEQUENCE_OPT) --views
+
+pretrain:  ## C2P pretraining of TASK's trunk on STORE into RUN (PRESET=small|paper, OPTS="-o k=v")
+	c2p-train pretrain $(PRETRAIN_OPT) --out $(RUN)
+
+demo-pretrain:  ## a short small pretraining on the demo store (runs/demo-pretrain, redone each time)
+	c2p-train pretrain --store $(STORE) --preset small --out $(RUNS)/demo-pretrain --overwrite
+
+cluster-pretrain:  ## submit a SLURM pretraining on NODES x GPUS (DRY_RUN=1 prints the script)
+	c2p-train cluster-pretrain --nodes $(NODES) --gpus-per-node $(GPUS) $(if $(DRY_RUN),--dry-run) \
+		$(PRETRAIN_OPT) --out $(RUN)
 
 bench:  ## print the benchmark tables (BENCH="kernels models" for some; QUICK=1 for tiny sizes)
 	$(PYTHON) benchmarks/run.py $(BENCH) $(if $(QUICK),--quick)

@@ -157,14 +157,18 @@ class C2P(nn.Module):
             return network.frame_features(clip, features)
         return network.embedding_frame_features(clip, features)
 
-    def forward(
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Loss terms of a loader batch: "loss" (the total), "geo", one "t{k:+d}" per offset."""
+        return self.losses(*inputs_for(batch, self.config.distillation))
+
+    def losses(
         self,
         student_clip: torch.Tensor,
         teacher_clip: torch.Tensor,
         student_features: torch.Tensor | None = None,
         teacher_features: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Loss terms: "loss" (the total), "geo" and one "t{k:+d}" per temporal offset."""
+        """The loss terms of student and teacher clips (see `forward`)."""
         config = self.config
         student = self.student.frame_features(student_clip, student_features)
         teacher = self.teacher_frames(teacher_clip, teacher_features)

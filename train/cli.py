@@ -71,6 +71,7 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="Continue this run from its last checkpoint, with its own config.",
 )
+@click.option("--overwrite", is_flag=True, help="Delete the run directory first if it exists.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (log files only).")
 def pretrain(
     store: Path | None,
@@ -83,12 +84,15 @@ def pretrain(
     options: tuple[str, ...],
     out: Path | None,
     resume: Path | None,
+    overwrite: bool,
     no_progress: bool,
 ) -> None:
     """C2P pretraining (paper section 3): a student trunk on partial views learns from a
     teacher on the complete clips. Writes the run directory: config.json, steps.csv,
     epochs.csv, tensorboard/, curves.png and checkpoints/ (weights as safetensors), one
     checkpoint per epoch. Under torchrun it trains with DistributedDataParallel."""
+    import shutil
+
     from c2p4d.train.loop import pretrain as run_pretraining
     from c2p4d.train.loop import resumed_config
 
@@ -111,6 +115,8 @@ def pretrain(
         run_dir = out or Path("runs") / (
             f"pretrain-{Path(config.data.store).stem}-{config.model.backbone}-{preset}"
         )
+        if overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
         if (run_dir / "checkpoints" / "latest.json").exists():
             raise ConfigError(
                 f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
@@ -118,3 +124,47 @@ def pretrain(
             )
     summary = run_pretraining(config, run_dir, resume=bool(resume), progress=not no_progress)
     click.echo(summary.line())
+
+
+@main.command("cluster-pretrain", context_settings={"ignore_unknown_options": True})
+@click.option("--nodes", type=int, default=1, show_default=True, help="SLURM nodes.")
+@click.option("--gpus-per-node", type=int, default=1, show_default=True)
+@click.option("--cpus-per-gpu", type=int, default=8, show_default=True)
+@click.option("--partition", help="SLURM partition (default: the cluster's).")
+@click.option("--walltime", default="24:00:00", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print the sbatch script instead of submitting it.")
+@click.argument("pretrain_args", nargs=-1, type=click.UNPROCESSED)
+def cluster_pretrain(
+    nodes: int,
+    gpus_per_node: int,
+    cpus_per_gpu: int,
+    partition: str | None,
+    walltime: str,
+    dry_run: bool,
+    pretrain_args: tuple[str, ...],
+) -> None:
+    """Pretrain on a SLURM cluster: an sbatch script that runs torchrun on every node (DDP over
+    nodes x GPUs), each rank streaming its own share of the store. PRETRAIN_ARGS go to
+    `c2p-train pretrain` (e.g. --store /shared/hoi4d.zarr --preset paper --out runs/hoi4d)."""
+    import shutil
+    import subprocess
+
+    from c2p4d.train.slurm import SlurmJob, sbatch_script
+
+    try:
+        job = SlurmJob(nodes, gpus_per_node, cpus_per_gpu, partition, walltime)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    script = sbatch_script(job, list(pretrain_args))
+    if dry_run:
+        click.echo(script, nl=False)
+        return
+    if shutil.which("sbatch") is None:
+        raise ConfigError("sbatch is not on PATH: run this on a SLURM login node, or --dry-run")
+    Path("slurm-logs").mkdir(exist_ok=True)
+    path = Path("slurm-logs") / "c2p-pretrain.sbatch"
+    path.write_text(script)
+    result = subprocess.run(["sbatch", str(path)], capture_output=True, text=True, timeout=60)
+    if result.returncode:
+        raise ConfigError(f"sbatch refused {path}: {result.stderr.strip()}")
+    click.echo(result.stdout.strip())

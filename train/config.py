@@ -163,6 +163,38 @@ class C2PConfig:
 
 
 @dataclass(frozen=True)
+class VideoMAEConfig:
+    """The VideoMAE-style baseline: mask most of the trunk's space-time tokens (or frames, for
+    a frame-mixing trunk), encode the visible ones, reconstruct the masked ones' points."""
+
+    mask_ratio: float = 0.75
+    decoder_dim: int = 256
+    decoder_depth: int = 2
+    points_per_token: int = 32  # points each masked token (or frame) reconstructs
+
+    def __post_init__(self) -> None:
+        _check(0 < self.mask_ratio < 1, "videomae.mask_ratio must be in (0, 1)")
+        _check(self.decoder_dim >= 1 and self.decoder_depth >= 1, "videomae decoder sizes >= 1")
+        _check(self.points_per_token >= 1, "videomae.points_per_token must be >= 1")
+
+
+@dataclass(frozen=True)
+class STRLConfig:
+    """The STRL-style baseline (BYOL in space-time): two augmented clips of one sequence, an
+    online network with projector and predictor, a moving-average target network."""
+
+    projector_hidden: int = 4096
+    projection_dim: int = 256
+    ema_momentum: float = 0.99
+    max_shift: int = 4  # frames between the two clips' starts, at most
+
+    def __post_init__(self) -> None:
+        _check(self.projector_hidden >= 1 and self.projection_dim >= 1, "strl sizes >= 1")
+        _check(0 <= self.ema_momentum < 1, "strl.ema_momentum must be in [0, 1)")
+        _check(self.max_shift >= 0, "strl.max_shift must be >= 0")
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     """SGD with a linear warm-up stepped per iteration, then flat (the code) or cosine."""
 
@@ -202,7 +234,10 @@ class ProbeConfig:
 class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    method: str = "c2p"  # c2p, or a baseline the paper compares with: videomae, strl
     c2p: C2PConfig = field(default_factory=C2PConfig)
+    videomae: VideoMAEConfig = field(default_factory=VideoMAEConfig)
+    strl: STRLConfig = field(default_factory=STRLConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     seed: int = 0
@@ -211,10 +246,11 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         _choice("device", self.device, ("auto", "cpu", "cuda"))
-        needs_views = self.c2p.distillation != "c2c"
+        _choice("method", self.method, ("c2p", "videomae", "strl"))
+        needs_views = self.method == "c2p" and self.c2p.distillation != "c2c"
         _check(
             needs_views or self.data.view_set is None,
-            "data.view_set is set but c2c distillation reads no partial views",
+            "data.view_set is set but this method reads no partial views",
         )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,7 +25,8 @@ from c2p4d.models import build_student
 from c2p4d.pipeline.seeding import seed_from
 from c2p4d.pipeline.store import Store
 from c2p4d.train import checkpoint, distributed
-from c2p4d.train.c2p import C2P, PARTIAL_VIEWS, check_clip_length, inputs_for
+from c2p4d.train.baselines import STRL, VideoMAE
+from c2p4d.train.c2p import C2P, PARTIAL_VIEWS, check_clip_length
 from c2p4d.train.config import ConfigError, PretrainConfig, from_dict, to_dict
 from c2p4d.train.data import Augment, ClipDataset
 from c2p4d.train.optim import sgd, warmup_schedule
@@ -47,14 +48,15 @@ class Summary:
     loss: float
     probe: float | None
     chance: float | None
+    initial_probe: float | None
     checkpoint: Path | None
+    model: torch.nn.Module = field(repr=False)
 
     def line(self) -> str:
-        probe = (
-            f", k-NN probe {self.probe:.1f} % (chance {self.chance:.1f} %)"
-            if self.probe is not None
-            else ""
-        )
+        probe = ""
+        if self.probe is not None:
+            start = "" if self.initial_probe is None else f"from {self.initial_probe:.1f} % "
+            probe = f", k-NN probe {start}to {self.probe:.1f} % (chance {self.chance:.1f} %)"
         return (
             f"pretrained {self.epochs} epochs ({self.steps} steps) in {self.seconds / 60:.1f} min: "
             f"loss {self.loss:.3f}{probe}; checkpoint {self.checkpoint}"
@@ -70,7 +72,7 @@ def clip_dataset(config: PretrainConfig, store: Store, rank: int, world: int) ->
         clip_frames=data.clip_frames,
         frame_stride=data.frame_stride,
         points=data.points,
-        partial_views=PARTIAL_VIEWS[config.c2p.distillation],
+        partial_views=partial_views(config),
         view_set=data.view_set,
         starts="random",
         clips_per_sequence=data.clips_per_sequence,
@@ -82,11 +84,18 @@ def clip_dataset(config: PretrainConfig, store: Store, rank: int, world: int) ->
     )
 
 
-def build_model(config: PretrainConfig) -> C2P:
+def build_model(config: PretrainConfig) -> torch.nn.Module:
+    """The method module (`config.method`) around a freshly initialised student trunk."""
+    methods = {"c2p": C2P, "videomae": VideoMAE, "strl": STRL}
     model = config.model
-    torch.manual_seed(seed_from("c2p-init", config.seed))
+    torch.manual_seed(seed_from("pretrain-init", config.seed))
     student = build_student(model.backbone, model.task, **model.overrides())
-    return C2P(student, config.c2p, model.backbone)
+    return methods[config.method](student, getattr(config, config.method), model.backbone)
+
+
+def partial_views(config: PretrainConfig) -> int:
+    """How many partial views of each clip the method reads."""
+    return PARTIAL_VIEWS[config.c2p.distillation] if config.method == "c2p" else 0
 
 
 def check_resumable(saved: dict, config: PretrainConfig, run_dir: Path) -> None:
@@ -121,7 +130,8 @@ def pretrain(
     device = dist.device
     if config.bf16 and device.type != "cuda":
         raise ConfigError("bf16=true needs --device cuda (autocast in bf16 is for GPUs here)")
-    check_clip_length(config.c2p, config.data.clip_frames or 2**31)
+    if config.method == "c2p":
+        check_clip_length(config.c2p, config.data.clip_frames or 2**31)
 
     store = Store.open(config.data.store)
     dataset = clip_dataset(config, store, dist.rank, dist.world_size)
@@ -170,7 +180,12 @@ def pretrain(
     )
 
     began, step = time.perf_counter(), start_epoch * steps_per_epoch
-    last_path, mean_loss, result = None, math.nan, None
+    last_path, mean_loss, result, initial = None, math.nan, None, None
+    if probe and dist.main and start_epoch == 0:
+        initial = probe(model.student, device)  # the untrained trunk: what learning must beat
+        if initial:
+            log.epoch(0, {"probe_acc": initial.accuracy, "probe_chance": initial.chance})
+            tqdm.write(f"before training: probe {initial.accuracy:.1f} % ({initial.chance:.1f})")
     for epoch in range(start_epoch, optim.epochs):
         dataset.set_epoch(epoch)
         model.train()
@@ -186,7 +201,7 @@ def pretrain(
         for batch in bar:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with autocast:
-                terms = trainable(*inputs_for(batch, config.c2p.distillation))
+                terms = trainable(batch)
             loss = terms["loss"]
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -205,7 +220,7 @@ def pretrain(
             clips += batch["complete"].shape[0] * dist.world_size
             values = {k: float(v.detach()) for k, v in terms.items()}
             values["lr"] = optimizer.param_groups[0]["lr"]
-            log.step(step, epoch, values)
+            log.step(step, epoch + 1, values)
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value
             rate = clips / (time.perf_counter() - epoch_began)
@@ -226,7 +241,7 @@ def pretrain(
                 "torch_rng": torch.get_rng_state(),
             }
             last_path = checkpoint.save(run_dir, epoch + 1, model.state_dict(), state, meta)
-            log.epoch(epoch, epoch_values)
+            log.epoch(epoch + 1, epoch_values)
             probe_text = (
                 f", probe {result.accuracy:.1f} % (chance {result.chance:.1f} %)" if result else ""
             )
@@ -246,5 +261,7 @@ def pretrain(
         loss=mean_loss,
         probe=result.accuracy if result else None,
         chance=result.chance if result else None,
+        initial_probe=initial.accuracy if initial else None,
         checkpoint=last_path,
+        model=model,
     )

@@ -2,7 +2,8 @@
 
     RUN/config.json       the resolved config, as the run used it
     RUN/steps.csv         one row per optimiser step (loss terms, lr)
-    RUN/epochs.csv        one row per epoch (mean loss terms, probe, clips/s, seconds)
+    RUN/epochs.csv        one row per epoch (mean loss terms, probe, clips/s, seconds); epoch
+                          counts the epochs done, and row 0 holds the probe of the untrained trunk
     RUN/tensorboard/      the same scalars as TensorBoard event files
     RUN/curves.png        the epoch curves
 Only the main process writes. A resumed run drops rows from the epochs it redoes.
@@ -57,12 +58,15 @@ class RunLog:
         if not self.main:
             return
         path = self.dir / name
-        new = not path.exists() or path.stat().st_size == 0
-        with path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+        row = {k: _cell(v) for k, v in row.items()}
+        rows = self.rows(name)
+        fields = list(rows[0]) if rows else []
+        if rows and set(row) <= set(fields):
+            with path.open("a", newline="") as handle:
+                csv.DictWriter(handle, fieldnames=fields).writerow(row)
+            return
+        fields += [k for k in row if k not in fields]  # a new column: rewrite with it
+        _write(path, fields, [*rows, row])
 
     def rows(self, name: str) -> list[dict[str, str]]:
         path = self.dir / name
@@ -75,18 +79,20 @@ class RunLog:
         """curves.png: loss terms per epoch (left) and the probe's accuracy (right)."""
         rows = self.rows("epochs.csv")
         epochs = [int(r["epoch"]) for r in rows]
-        losses = [k for k in rows[0] if k == "loss" or k == "geo" or k.startswith("t")]
+        losses = [k for k in rows[-1] if k in ("loss", "geo") or k.startswith("t")]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
         for key in losses:
             left.plot(epochs, [_num(r[key]) for r in rows], marker="o", label=key)
         left.set(xlabel="epoch", ylabel="loss", title="distillation loss terms")
-        left.legend()
+        if losses:
+            left.legend()
         for key in ("probe_acc", "probe_chance"):
-            if key in rows[0]:
+            if key in rows[-1]:
                 style = "--" if key == "probe_chance" else "-"
                 right.plot(epochs, [_num(r[key]) for r in rows], style, marker="o", label=key)
         right.set(xlabel="epoch", ylabel="accuracy (%)", title="k-NN probe on val")
-        right.legend()
+        if "probe_acc" in rows[-1]:
+            right.legend()
         fig.tight_layout()
         path = self.dir / "curves.png"
         fig.savefig(path, dpi=90)
@@ -110,15 +116,18 @@ def _num(text: str) -> float:
 
 
 def _truncate(path: Path, start_epoch: int) -> None:
-    """Keep the rows of epochs before start_epoch (a resumed run redoes the rest)."""
+    """Keep the rows up to epoch start_epoch (a resumed run redoes the epochs after it)."""
     if not path.exists():
         return
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
         fields = list(rows[0]) if rows else []
-    kept = [r for r in rows if int(r["epoch"]) < start_epoch]
+    _write(path, fields, [r for r in rows if int(r["epoch"]) <= start_epoch])
+
+
+def _write(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
     with path.open("w", newline="") as handle:
-        if kept:
-            writer = csv.DictWriter(handle, fieldnames=fields)
+        if rows:
+            writer = csv.DictWriter(handle, fieldnames=fields, restval="")
             writer.writeheader()
-            writer.writerows(kept)
+            writer.writerows(rows)

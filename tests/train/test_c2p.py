@@ -77,12 +77,12 @@ def test_batch_negatives_are_a_cross_entropy_over_the_batch():
 def test_total_weighs_geo_half_and_offsets_the_rest():
     model = tiny_c2p(window="5")
     student, teacher = clips()
-    terms = model(student, teacher)
+    terms = model.losses(student, teacher)
     assert set(terms) == {"loss", "geo", "t-2", "t-1", "t+1", "t+2"}
     time = torch.stack([terms[k] for k in ("t-2", "t-1", "t+1", "t+2")]).mean()
     assert terms["loss"].item() == pytest.approx((0.5 * terms["geo"] + 0.5 * time).item())
-    assert set(tiny_c2p(window="1")(student, teacher)) == {"loss", "geo"}
-    assert set(tiny_c2p(window="5-outer")(student, teacher)) == {"loss", "geo", "t-2", "t+2"}
+    assert set(tiny_c2p(window="1").losses(student, teacher)) == {"loss", "geo"}
+    assert set(tiny_c2p(window="5-outer").losses(student, teacher)) == {"loss", "geo", "t-2", "t+2"}
 
 
 def test_predictor_switches():
@@ -125,7 +125,7 @@ def test_ema_teacher_follows_the_student_without_gradients():
     model = tiny_c2p(teacher="ema", ema_momentum=0.5)
     assert not any(p.requires_grad for p in model.teacher.parameters())
     student, teacher = clips()
-    model(student, teacher)["loss"].backward()
+    model.losses(student, teacher)["loss"].backward()
     assert all(p.grad is None for p in model.teacher.parameters())
     before = [p.clone() for p in model.teacher.parameters()]
     with torch.no_grad():
