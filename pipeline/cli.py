@@ -243,6 +243,12 @@ def info(store_path: Path) -> None:
     state = "complete" if store.complete else "INCOMPLETE: run the same ingest again"
     click.echo(f"{store.path}: {store.dataset}, {store.points_per_frame} points/frame, {state}")
     click.echo(store.summary().line())
+    for name in store.view_sets():
+        done = store.views_done(name)
+        click.echo(
+            f"view set {name!r}: {done.shape[0]} views, {int(done.sum())} of {done.size} "
+            "(view, sequence) pairs done"
+        )
     for histogram in histograms(store):
         click.echo("\n".join(histogram.lines()))
 
@@ -264,12 +270,20 @@ def info(store_path: Path) -> None:
     help="Draw two partial views beside the complete frames, and the camera paths.",
 )
 @click.option(
+    "--view-set", help="--views: which set of partial views [the only one, else the default]."
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     help="PNG file to write [<store>-<sequence>[-views].png next to the store].",
 )
 def preview(
-    store_path: Path, sequence: str | None, frames: int, with_views: bool, out: Path | None
+    store_path: Path,
+    sequence: str | None,
+    frames: int,
+    with_views: bool,
+    view_set: str | None,
+    out: Path | None,
 ) -> None:
     """Draw a few frames of one sequence to a PNG, as its sensor saw them, coloured by class."""
     from c2p4d.pipeline.preview import preview_sequence, preview_views
@@ -277,10 +291,15 @@ def preview(
 
     store = Store.open(store_path)
     name = sequence or store.names[0]
+    if view_set is not None and not with_views:
+        raise DataError("--view-set chooses the partial views to draw: use it with --views")
     suffix = "-views" if with_views else ""
     out = out or store.path.with_name(f"{store.path.stem}-{name}{suffix}.png")
-    draw = preview_views if with_views else preview_sequence
-    click.echo(f"wrote {draw(store, name, out, num_frames=frames)}")
+    if with_views:
+        written = preview_views(store, name, out, num_frames=frames, view_set=view_set)
+    else:
+        written = preview_sequence(store, name, out, num_frames=frames)
+    click.echo(f"wrote {written}")
 
 
 @main.command("partial-views")
@@ -302,7 +321,13 @@ def preview(
     "A trajectory or occlusion setting, e.g. -o image_size=640,480, or -o up=0,0,1 (the "
     "world's up, which the cameras circle; the built-in worlds set it)"
 )
-@click.option("--replace", is_flag=True, help="Drop views made with other settings first.")
+@click.option(
+    "--view-set",
+    help="Name of the set of views to render into; sets of other names are kept [the mode].",
+)
+@click.option(
+    "--replace", is_flag=True, help="Drop this view set first if it was made with other settings."
+)
 @block_size_option
 @cluster_options
 def partial_views(
@@ -310,6 +335,7 @@ def partial_views(
     views: int,
     mode: str | None,
     pairs: tuple[str, ...],
+    view_set: str | None,
     replace: bool,
     block_size: int,
     cluster: ClusterOptions,
@@ -317,8 +343,9 @@ def partial_views(
     """Render partial-view variants of every sequence of STORE into it (paper §3.1).
 
     Each view moves a virtual depth camera along its own trajectory around the cloud and keeps
-    the points it sees (a z-buffer over the surfaces the points sample). Re-running resumes;
-    the same settings give byte-identical views on any number of workers.
+    the points it sees (a z-buffer over the surfaces the points sample). Views go into a named
+    view set, so one store holds e.g. trajectory and random views side by side. Re-running
+    resumes; the same settings give byte-identical views on any number of workers.
     """
     from c2p4d.kernels.zbuffer import OcclusionOptions
     from c2p4d.pipeline.run import partial_views as run_views
@@ -344,4 +371,4 @@ def partial_views(
         trajectory=TrajectoryConfig(**{**defaults, **trajectory}),
         occlusion=OcclusionOptions(**occlusion),
     )
-    click.echo(run_views(store_path, config, cluster, block_size, replace).line())
+    click.echo(run_views(store_path, config, cluster, block_size, replace, view_set).line())

@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from c2p4d.pipeline.errors import DataError  # noqa: E402
 from c2p4d.pipeline.store import Store  # noqa: E402
 from c2p4d.pipeline.trajectories import TrajectoryConfig, world_up  # noqa: E402
 
@@ -72,16 +71,20 @@ def preview_sequence(store: Store, name: str, out: str | Path, num_frames: int =
 
 
 def preview_views(
-    store: Store, name: str, out: str | Path, views: tuple[int, ...] = (0, 1), num_frames: int = 4
+    store: Store,
+    name: str,
+    out: str | Path,
+    views: tuple[int, ...] = (0, 1),
+    num_frames: int = 4,
+    view_set: str | None = None,
 ) -> Path:
-    """The complete frames next to partial views at a few time steps, each drawn from the
-    original sensor (hidden points faint), and the virtual cameras' paths seen from above."""
-    if store.num_views == 0:
-        raise DataError(f"{store.path} has no partial views yet; run `c2p-data partial-views`")
-    views = tuple(v for v in views if v < store.num_views)
+    """The complete frames next to partial views of a view set at a few time steps, each drawn
+    from the original sensor (hidden points faint), and the virtual cameras' paths from above."""
+    view_set = store.view_set_name(view_set)
+    views = tuple(v for v in views if v < store.num_views(view_set))
     s = store.index_of(name)
     seq = store.read_sequence(s).filled()
-    rendered = [store.read_view(s, v) for v in views]
+    rendered = [store.read_view(s, v, view_set=view_set) for v in views]
     frames = np.linspace(0, seq.num_frames - 1, min(num_frames, seq.num_frames)).round()
     frames = frames.astype(int)
     colours = class_colours(len(store.class_names))
@@ -100,7 +103,7 @@ def preview_views(
             shown = np.where(visible[f][:, None], point_colours, hidden)
             kept = int(visible[f].sum())
             draw_view(ax, seq.points[f], seq.camera[f], shown, f"view {v}: {kept} points seen")
-    settings = store.view_config["trajectory"]
+    settings = store.view_config(view_set)["trajectory"]
     stored_up = settings.get("up")
     up = world_up(  # what the views circled about
         seq.points,
@@ -112,7 +115,8 @@ def preview_views(
     )
     draw_paths(fig.add_subplot(grid[:, columns]), seq, rendered, views, frames, up)
     legend(fig, store.class_names, colours, np.unique(seq.point_label))
-    fig.suptitle(f"{store.dataset} / {name}: partial views (grey = hidden)", fontsize=12)
+    title = f"{store.dataset} / {name}: partial views {view_set!r} (grey = hidden)"
+    fig.suptitle(title, fontsize=12)
     return save(fig, out)
 
 

@@ -228,7 +228,9 @@ def ingest(
     return IngestResult(store.summary(), len(todo), time.perf_counter() - started)
 
 
-def _views_block(block: list[tuple[int, list[int]]], path: str, config: ViewConfig) -> int:
+def _views_block(
+    block: list[tuple[int, list[int]]], path: str, config: ViewConfig, view_set: str
+) -> int:
     from c2p4d.pipeline.views import render_views
 
     store = Store.open(path, writable=True)
@@ -239,14 +241,17 @@ def _views_block(block: list[tuple[int, list[int]]], path: str, config: ViewConf
             seq.points, seq.camera, store.dataset, names[s], views, config
         )
         for i, v in enumerate(views):
-            store.write_view(s, v, visible[i], camera[i], intrinsics[i], lock=shard_lock)
-            store.mark_view_done(v, s)
+            store.write_view(
+                s, v, visible[i], camera[i], intrinsics[i], lock=shard_lock, view_set=view_set
+            )
+            store.mark_view_done(v, s, view_set)
     return sum(len(views) for _, views in block)
 
 
 @dataclass(frozen=True)
 class ViewsResult:
     store: str
+    view_set: str
     views: int  # (view, sequence) pairs rendered by this run
     frames: int  # frames rendered by this run, summed over views
     seconds: float
@@ -254,7 +259,8 @@ class ViewsResult:
     def line(self) -> str:
         rate = self.views / self.seconds if self.seconds else 0.0
         return (
-            f"rendered {self.views} views ({self.frames:,} frames) into {self.store} in "
+            f"rendered {self.views} views ({self.frames:,} frames) into {self.store} "
+            f"(view set {self.view_set!r}) in "
             f"{self.seconds:.1f} s: {rate:.1f} views/s"
         )
 
@@ -265,15 +271,18 @@ def partial_views(
     cluster: ClusterOptions = ClusterOptions(),
     block_size: int = 2,
     replace: bool = False,
+    view_set: str | None = None,
 ) -> ViewsResult:
-    """Render `config.num_views` partial views of every sequence of a complete store into it,
-    resuming a killed run (views already written are skipped)."""
+    """Render `config.num_views` partial views of every sequence of a complete store into its
+    view set `view_set` (default: named after the trajectory mode), resuming a killed run
+    (views already written are skipped). Other view sets are left alone."""
     started = time.perf_counter()
     store = Store.open(path, writable=True)
     store.validate()
     settings = dataclasses.asdict(config)
-    store.prepare_views(settings.pop("num_views"), settings, replace=replace)
-    done = store.views_done()
+    name = view_set or config.trajectory.mode
+    store.prepare_views(settings.pop("num_views"), settings, replace=replace, view_set=name)
+    done = store.views_done(name)
     missing = {s: np.flatnonzero(~done[:, s]).tolist() for s in range(store.num_sequences)}
     todo = [s for s, views in missing.items() if views]
     blocks = [[(s, missing[s]) for s in block] for block in blocks_of(todo, block_size)]
@@ -281,7 +290,14 @@ def partial_views(
     if blocks:
         with dask_client(cluster) as client:
             run_tasks(
-                client, _views_block, blocks, str(store.path), config, unit="view", total=count
+                client,
+                _views_block,
+                blocks,
+                str(store.path),
+                config,
+                name,
+                unit="view",
+                total=count,
             )
     frames = int(sum(len(missing[s]) * np.diff(store.frame_range(s))[0] for s in todo))
-    return ViewsResult(str(store.path), count, frames, time.perf_counter() - started)
+    return ViewsResult(str(store.path), name, count, frames, time.perf_counter() - started)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,14 +33,16 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from c2p4d.kernels.zbuffer import unpack_mask
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _CHUNK_BYTES = 1 << 20  # target size of one uncompressed chunk of frame/points
 _CHUNKS_PER_SHARD = 8
 _FRAME_ARRAYS = ("points", "point_label", "action", "camera", "features")
+_VIEW_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 LockFactory = Callable[[str], AbstractContextManager]
 
@@ -128,7 +131,9 @@ class Store:
         self.label_names: list[str] = attrs["label_names"]
         self.feature_names: list[str] = attrs["feature_names"]
         self.frame_offset: np.ndarray = root["seq/frame_offset"][:]
-        self.chunk_frames, self.shard_frames = _frame_chunks(self.points_per_frame)
+        # The grid the store was made with, whatever the defaults are now.
+        points = root["frame/points"]
+        self.chunk_frames, self.shard_frames = points.chunks[0], points.shards[0]
 
     # ------------------------------------------------------------------ opening
 
@@ -356,41 +361,91 @@ class Store:
     # ------------------------------------------------------------------ partial views
 
     @property
-    def num_views(self) -> int:
-        return self._root["view/visible"].shape[0] if "view" in self._root else 0
+    def world_up(self) -> tuple[float, float, float] | None:
+        """The world's up as the source recorded it (the built-in worlds: +z); None if unknown."""
+        up = self.attrs["source"].get("world_up")
+        return None if up is None else (float(up[0]), float(up[1]), float(up[2]))
 
     @property
-    def view_config(self) -> dict[str, Any] | None:
-        return self.attrs["config"].get("views")
+    def default_view_set(self) -> str:
+        """The name `c2p-data partial-views` gives a set by default: the dataset's own camera
+        path (Synthia's `full-circle`, else `sweep`)."""
+        return self.attrs["source"].get("view_mode", "sweep")
 
-    def prepare_views(self, num_views: int, config: dict[str, Any], replace: bool = False) -> None:
-        """Create the view arrays, or check that the existing ones were made the same way.
+    def view_sets(self) -> list[str]:
+        """The names of the view sets the store holds, sorted."""
+        if "view" not in self._root:
+            return []
+        return sorted(name for name, _ in self._root["view"].groups())
 
-        Views made with other settings are kept unless `replace` is set, which drops them all.
+    def view_set_name(self, view_set: str | None = None) -> str:
+        """The set `view_set` names; None: the only set, else the default one. A DataError if
+        the store has no views, or not that set."""
+        sets = self.view_sets()
+        if not sets:
+            raise DataError(
+                f"{self.path} has no partial views; run `c2p-data partial-views {self.path}` first"
+            )
+        if view_set is None and len(sets) == 1:
+            return sets[0]
+        name = self.default_view_set if view_set is None else view_set
+        if name not in sets:
+            which = "no default view set" if view_set is None else f"no view set {name!r}"
+            raise DataError(f"{self.path} has {which}; it has {', '.join(sets)}: name one of them")
+        return name
+
+    def num_views(self, view_set: str | None = None) -> int:
+        return self._view_array(view_set, "visible").shape[0]
+
+    def view_config(self, view_set: str | None = None) -> dict[str, Any]:
+        """The view count, trajectory and occlusion settings the set was made with."""
+        return self._root[f"view/{self.view_set_name(view_set)}"].attrs["config"]
+
+    def prepare_views(
+        self,
+        num_views: int,
+        config: dict[str, Any],
+        replace: bool = False,
+        view_set: str | None = None,
+    ) -> str:
+        """Create the arrays of a view set (None: the default name), or check that the existing
+        set was made the same way; returns the set's name.
+
+        A set made with other settings is kept unless `replace` is set, which drops that set
+        (and no other).
         """
+        name = self.default_view_set if view_set is None else view_set
+        if not _VIEW_SET_NAME.fullmatch(name):
+            raise DataError(
+                f"view set name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
+                "letter or digit"
+            )
         if num_views < 1:
             raise DataError(f"the number of views must be at least 1, got {num_views}")
         wanted = _normalised({"num_views": num_views, **config})
-        if "view" in self._root:
-            if self.view_config == wanted:
-                return
+        if name in self.view_sets():
+            held = self.view_config(name)
+            if held == wanted:
+                return name
             if not replace:
-                changes = "; ".join(_differences(self.view_config, wanted))
+                changes = "; ".join(_differences(held, wanted))
                 raise DataError(
-                    f"{self.path} already holds {self.num_views} views made with other settings "
-                    f"({changes}); pass --replace to drop them and render anew"
+                    f"{self.path} already holds view set {name!r} of {self.num_views(name)} views "
+                    f"made with other settings ({changes}); pass --replace to drop that set and "
+                    "render anew, or --view-set NAME to keep both"
                 )
-            del self._root["view"]
+            del self._root[f"view/{name}"]
         n, f = self.points_per_frame, self.num_frames
         if n % 8:
             raise DataError(f"{self.path}: {n} points per frame is not a multiple of 8")
-        for name, tail, dtype in (
+        group = self._root.create_group(f"view/{name}", attributes={"config": wanted})
+        for array, tail, dtype in (
             ("visible", (n // 8,), np.uint8),
             ("camera", (4, 4), np.float32),
             ("intrinsics", (3, 3), np.float32),
         ):
-            self._root.create_array(
-                f"view/{name}",
+            group.create_array(
+                array,
                 shape=(num_views, f, *tail),
                 dtype=dtype,
                 chunks=(1, self.chunk_frames, *tail),
@@ -399,10 +454,8 @@ class Store:
                 fill_value=0,
             )
         shape = (num_views, self.num_sequences)
-        self._root.create_array("view/done", shape=shape, dtype=bool, chunks=(1, 1), fill_value=0)
-        config_attrs = {**self.attrs["config"], "views": wanted}
-        self._root.attrs["config"] = config_attrs
-        self.attrs["config"] = config_attrs
+        group.create_array("done", shape=shape, dtype=bool, chunks=(1, 1), fill_value=0)
+        return name
 
     def write_view(
         self,
@@ -412,15 +465,17 @@ class Store:
         camera: np.ndarray,
         intrinsics: np.ndarray,
         lock: LockFactory = no_lock,
+        view_set: str | None = None,
     ) -> None:
         """Write view `v` of sequence `s`: bit-packed visibility [T, N/8], camera [T, 4, 4],
         intrinsics [T, 3, 3] (its done flag is set separately)."""
+        group = f"view/{self.view_set_name(view_set)}"
         start, stop = self.frame_range(s)
         t, n = stop - start, self.points_per_frame
         values = {
-            "view/visible": (visible_packed, (t, n // 8), np.uint8),
-            "view/camera": (camera, (t, 4, 4), np.float32),
-            "view/intrinsics": (intrinsics, (t, 3, 3), np.float32),
+            f"{group}/visible": (visible_packed, (t, n // 8), np.uint8),
+            f"{group}/camera": (camera, (t, 4, 4), np.float32),
+            f"{group}/intrinsics": (intrinsics, (t, 3, 3), np.float32),
         }
         for name, (value, shape, dtype) in values.items():
             if value.shape != shape or value.dtype != dtype:
@@ -429,40 +484,61 @@ class Store:
                     f"{value.dtype}{list(value.shape)}, expected {np.dtype(dtype)}{list(shape)}"
                 )
         arrays = {name: value for name, (value, _, _) in values.items()}
-        self._write_frames(arrays, (v,), start, stop, lock, "view")
+        self._write_frames(arrays, (v,), start, stop, lock, group)
 
-    def mark_view_done(self, v: int, s: int) -> None:
-        self._root["view/done"][v, s] = True
+    def mark_view_done(self, v: int, s: int, view_set: str | None = None) -> None:
+        self._view_array(view_set, "done")[v, s] = True
 
-    def views_done(self) -> np.ndarray:
-        """bool [V, S]: which (view, sequence) pairs are written."""
-        return self._root["view/done"][:]
+    def views_done(self, view_set: str | None = None) -> np.ndarray:
+        """bool [V, S]: which (view, sequence) pairs of the set are written."""
+        return self._view_array(view_set, "done")[:]
+
+    def read_visible(
+        self, s: int, v: int, frames: slice = slice(None), view_set: str | None = None
+    ) -> np.ndarray:
+        """bool [T, N]: which complete points of sequence `s` view `v` sees (frames: a slice
+        within the sequence, step >= 1)."""
+        packed = self._read(self._view_array(view_set, "visible"), self._frames(s, frames), (v,))
+        return unpack_mask(packed, self.points_per_frame)
 
     def read_view(
-        self, s: int, v: int, frames: slice = slice(None)
+        self, s: int, v: int, frames: slice = slice(None), view_set: str | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """View `v` of sequence `s`: (visible bool [T, N], camera [T,4,4], intrinsics [T,3,3])."""
-        sel = self._frame_slice(s, frames)
-        packed = self._root["view/visible"][v, sel]
-        visible = np.unpackbits(packed, axis=-1, count=self.points_per_frame).astype(bool)
-        return visible, self._root["view/camera"][v, sel], self._root["view/intrinsics"][v, sel]
+        window = self._frames(s, frames)
+        return (
+            self.read_visible(s, v, frames, view_set),
+            self._read(self._view_array(view_set, "camera"), window, (v,)),
+            self._read(self._view_array(view_set, "intrinsics"), window, (v,)),
+        )
+
+    def _view_array(self, view_set: str | None, name: str) -> zarr.Array:
+        return self._root[f"view/{self.view_set_name(view_set)}/{name}"]
 
     # ------------------------------------------------------------------ reading
 
     def read_sequence(self, s: int, frames: slice = slice(None)) -> SequenceData:
-        """Sequence `s` (optionally a slice of its frames) as arrays in memory."""
-        sel = self._frame_slice(s, frames)
+        """Sequence `s` (optionally a slice of its frames, step >= 1) as arrays in memory."""
+        window = self._frames(s, frames)
         arrays = {
-            name: self._root[f"frame/{name}"][sel]
+            name: self._read(self._root[f"frame/{name}"], window)
             for name in _FRAME_ARRAYS
             if name in self._root["frame"]
         }
         return SequenceData(name=self.names[s], **arrays)
 
-    def _frame_slice(self, s: int, frames: slice) -> slice:
+    def _frames(self, s: int, frames: slice) -> range:
         """Store frame indices of `frames` (a slice within sequence s)."""
         window = range(*self.frame_range(s))[frames]
-        return slice(window.start, window.stop, window.step)
+        if window.step < 1:
+            raise ValueError(f"frames {frames} of sequence {s}: the step must be >= 1")
+        return window
+
+    @staticmethod
+    def _read(array: zarr.Array, window: range, lead: tuple[int, ...] = ()) -> np.ndarray:
+        """Frames `window` of an array on the frame grid after `lead` indices: one contiguous
+        read (the chunks a strided read would decode anyway), then every step-th frame."""
+        return array[(*lead, slice(window.start, window.stop))][:: window.step]
 
     def iter_sequences(self, split: int | None = None) -> Iterator[SequenceData]:
         """Every sequence (of one split, if given), one at a time."""

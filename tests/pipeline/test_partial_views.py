@@ -25,9 +25,10 @@ def viewed(tiny_store, tmp_path_factory):
 
 def test_views_are_in_the_store_and_in_front_of_their_cameras(viewed):
     store = Store.open(viewed)
-    assert store.num_views == 3 and store.views_done().all()
-    assert store.view_config["trajectory"]["mode"] == "sweep"
-    assert store.view_config["trajectory"]["up"] == [0.0, 0.0, 1.0]  # synth-hoi's world up
+    assert store.view_sets() == ["sweep"]  # named after the mode
+    assert store.num_views() == 3 and store.views_done().all()
+    assert store.view_config()["trajectory"]["mode"] == "sweep"
+    assert store.view_config()["trajectory"]["up"] == [0.0, 0.0, 1.0]  # synth-hoi's world up
     for s in range(store.num_sequences):
         seq = store.read_sequence(s)
         points, centre = seq.points, seq.points.astype(np.float64).mean(1)
@@ -59,7 +60,7 @@ def test_two_workers_write_the_same_bytes(tiny_store, viewed, tmp_path):
 def test_killed_run_resumes_to_the_same_bytes(tiny_store, viewed, tmp_path):
     store = copy_store(tiny_store, tmp_path)
     args = ["partial-views", store, *VIEWS, "--block-size", 1]
-    kill_when_flagged([*args, "--workers", 2], store / "view" / "done" / "c", at_least=3)
+    kill_when_flagged([*args, "--workers", 2], store / "view" / "sweep" / "done" / "c", at_least=3)
     killed, finished = Store.open(store), Store.open(viewed)
     done = killed.views_done()
     assert 3 <= done.sum() < done.size
@@ -77,14 +78,34 @@ def test_rerun_skips_done_views_and_other_settings_need_replace(viewed, tmp_path
     refused = c2p_data("partial-views", store, "--views", 2, check=False)
     assert refused.returncode != 0 and "pass --replace" in refused.stderr
     assert "(num_views: 3 here, 2 asked)" in refused.stderr
-    replaced = c2p_data("partial-views", store, "--views", 2, "--mode", "random", "--replace")
+    replaced = c2p_data("partial-views", store, "--views", 2, "--replace")
     assert "rendered 12 views" in replaced.stdout
-    assert Store.open(store).view_config["trajectory"]["mode"] == "random"
+    assert Store.open(store).num_views() == 2
+
+
+def test_view_sets_coexist_and_replace_touches_only_its_own(viewed, tmp_path):
+    store = copy_store(viewed, tmp_path)
+    sweep = store_digests(store / "view" / "sweep")
+    random = c2p_data("partial-views", store, "--views", 2, "--mode", "random", "--workers", 1)
+    assert "(view set 'random')" in random.stdout  # named after the mode
+    both = Store.open(store)
+    assert both.view_sets() == ["random", "sweep"] and both.view_set_name() == "sweep"
+    assert (both.num_views("random"), both.num_views("sweep")) == (2, 3)
+    assert both.view_config("random")["trajectory"]["mode"] == "random"
+    assert not np.array_equal(both.read_visible(0, 0, view_set="random"), both.read_visible(0, 0))
+    replaced = c2p_data("partial-views", store, "--views", 1, "--mode", "random", "--replace")
+    assert "rendered 6 views" in replaced.stdout
+    assert store_digests(store / "view" / "sweep") == sweep
+    info = c2p_data("info", store).stdout
+    assert "view set 'random': 1 views, 6 of 6 (view, sequence) pairs done" in info
+    assert "view set 'sweep': 3 views, 18 of 18 (view, sequence) pairs done" in info
+    missing = c2p_data("preview", store, "--views", "--view-set", "nope", check=False)
+    assert "has no view set 'nope'; it has random, sweep" in missing.stderr
 
 
 def test_preview_views(viewed, tmp_path):
     png = tmp_path / "views.png"
-    c2p_data("preview", viewed, "--views", "--out", png, "--frames", 2)
+    c2p_data("preview", viewed, "--views", "--view-set", "sweep", "--out", png, "--frames", 2)
     # Hidden points are drawn faint: grey 0.85 at alpha 0.6 over white is 0.91 (the edges of
     # solid grey 0.85 markers would be 0.91 too, but fewer than their solid centres).
     faint, solid = (colour_pixels(png, (g, g, g)) for g in (0.91, 0.85))

@@ -92,7 +92,7 @@ def test_hoi4d_ingests_through_dask(tmp_path, formats):
             assert camera_looks_at(data.camera[t], arrays["center"][i, t]) == pytest.approx(1)
     # Its scenes' up is unknown: partial views take it from each scene's dominant plane.
     c2p_data("partial-views", tmp_path / "out" / "hoi4d.zarr", "--views", 1, "--workers", 1)
-    assert Store.open(tmp_path / "out" / "hoi4d.zarr").view_config["trajectory"]["up_from_plane"]
+    assert Store.open(tmp_path / "out" / "hoi4d.zarr").view_config()["trajectory"]["up_from_plane"]
 
 
 def test_hoi4d_semseg_keeps_each_points_class(tmp_path, formats):

@@ -140,7 +140,7 @@ def test_resume_refuses_other_settings(tmp_path, change, named):
 def test_other_format_version_says_how_to_rebuild(tmp_path):
     Store.create_or_resume(tmp_path / "toy.zarr", make_layout())
     zarr.open_group(tmp_path / "toy.zarr", mode="r+").attrs["format_version"] = FORMAT_VERSION + 1
-    with pytest.raises(DataError, match=r"format version 2.*ingest.*rebuild"):
+    with pytest.raises(DataError, match=rf"format version {FORMAT_VERSION + 1}.*ingest.*rebuild"):
         Store.open(tmp_path / "toy.zarr")
 
 
@@ -177,3 +177,55 @@ def test_bad_sequence_is_refused_and_not_done(tmp_path, spoil, message):
     with pytest.raises(DataError, match=f"seq0.*{message}|{message}"):
         store.write_sequence(0, data)
     assert not store.done().any()
+
+
+def _cameras(t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Identity cameras and intrinsics for t frames."""
+    return np.tile(np.eye(4, dtype=np.float32), (t, 1, 1)), np.tile(
+        np.eye(3, dtype=np.float32), (t, 1, 1)
+    )
+
+
+def test_strided_reads_match_the_frames_they_skip(tmp_path):
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    write_all(store, layout)
+    store.prepare_views(1, {})
+    visible = np.random.default_rng(0).random((7, N)) < 0.5
+    store.write_view(1, 0, np.packbits(visible, axis=-1), *_cameras(7))
+    part = store.read_sequence(1, slice(1, 7, 3))
+    np.testing.assert_array_equal(part.points, make_sequence(layout.sequences[1]).points[1:7:3])
+    np.testing.assert_array_equal(store.read_visible(1, 0, slice(1, 7, 3)), visible[1:7:3])
+    with pytest.raises(ValueError, match="step must be >= 1"):
+        store.read_sequence(1, slice(None, None, -1))
+
+
+def test_view_sets_are_named_and_replaced_one_at_a_time(tmp_path):
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    write_all(store, layout)
+    with pytest.raises(DataError, match="no partial views; run `c2p-data partial-views"):
+        store.read_visible(0, 0)
+    assert store.prepare_views(2, {"mode": "random"}, view_set="random") == "random"
+    assert store.view_set_name() == "random"  # the only set
+    seen = np.packbits(np.ones((5, N), bool), axis=-1)
+    store.write_view(0, 1, seen, *_cameras(5))
+    store.mark_view_done(1, 0)
+    assert store.prepare_views(1, {"mode": "sweep"}) == "sweep"  # the default name
+    assert store.view_sets() == ["random", "sweep"]
+    assert store.view_set_name() == "sweep"  # the default set, among several
+    assert not store.read_visible(0, 0).any() and store.read_visible(0, 1, view_set="random").all()
+    with pytest.raises(DataError, match="view set 'sweep' of 1 views .*pass --replace"):
+        store.prepare_views(3, {"mode": "sweep"})
+    store.prepare_views(3, {"mode": "sweep"}, replace=True)
+    assert store.num_views() == 3 and store.num_views("random") == 2
+    assert store.views_done("random")[1, 0] and not store.views_done().any()
+    with pytest.raises(DataError, match="no view set 'nope'; it has random, sweep"):
+        store.read_view(0, 0, view_set="nope")
+    with pytest.raises(DataError, match="view set name '../x'"):
+        store.prepare_views(1, {}, view_set="../x")
+    other = Store.create_or_resume(tmp_path / "other.zarr", layout)
+    for name in ("a", "b"):
+        other.prepare_views(1, {}, view_set=name)
+    with pytest.raises(DataError, match="no default view set; it has a, b: name one"):
+        other.num_views()
