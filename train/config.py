@@ -47,7 +47,7 @@ class DataConfig:
     shuffle_buffer: int = 64
     scale: tuple[float, float] = (0.8, 1.2)
     rotate: bool = True  # about the world's up, a uniform angle
-    jitter: float = 0.01  # sigma, clipped at 5 sigma; 0 = off
+    jitter: float = 0.01  # sigma of per-point noise, clipped at +-0.05 (PointNet's); 0 = off
 
     def __post_init__(self) -> None:
         for name in ("clip_frames", "workers"):
@@ -74,6 +74,7 @@ class ModelConfig:
     neighbors: int | None = None
     spatial_stride: int | None = None  # of the first P4DConv layer
     primitives: int | None = None  # PPTr only
+    position_embedding: bool | None = None  # the (x, y, z, t) embedding added to tokens
 
     def __post_init__(self) -> None:
         _choice("model.backbone", self.backbone, BACKBONES)

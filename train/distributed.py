@@ -9,6 +9,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from c2p4d.train.config import ConfigError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -45,7 +47,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: this torch has no CUDA device; use --device cpu")
+        raise ConfigError("--device cuda: this torch has no CUDA device; use --device cpu")
     return torch.device(name)
 
 

@@ -84,6 +84,13 @@ def clip_dataset(config: PretrainConfig, store: Store, rank: int, world: int) ->
     )
 
 
+def batches_per_epoch(dataset: ClipDataset, batch_size: int, workers: int) -> int:
+    """Full batches a DataLoader makes of one epoch: each worker drops its own last partial
+    batch, so this is the sum over workers (the same on every rank)."""
+    shares = max(1, workers)
+    return sum(len(dataset.share(0, w, shares)) // batch_size for w in range(shares))
+
+
 def build_model(config: PretrainConfig) -> torch.nn.Module:
     """The method module (`config.method`) around a freshly initialised student trunk."""
     methods = {"c2p": C2P, "videomae": VideoMAE, "strl": STRL}
@@ -142,7 +149,7 @@ def pretrain(
         drop_last=True,
         persistent_workers=False,
     )
-    steps_per_epoch = len(dataset) // config.optim.batch_size
+    steps_per_epoch = batches_per_epoch(dataset, config.optim.batch_size, config.data.workers)
     if steps_per_epoch == 0:
         raise ConfigError(
             f"{store.path}: {len(dataset)} training clips per process make no batch of "
