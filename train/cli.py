@@ -49,6 +49,11 @@ def main() -> None:
     show_default=True,
     help="small: minutes on a laptop CPU; paper: the paper's sizes and schedule (a GPU's work).",
 )
+@click.option(
+    "--method",
+    type=click.Choice(["c2p", "videomae", "strl"]),
+    help="c2p (default), or a baseline the paper compares with, on the same trunk and data.",
+)
 @click.option("--epochs", type=int, help="Epochs (a resumed run may be given more).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto.")
 @click.option("--workers", type=int, help="DataLoader workers per process.")
@@ -78,6 +83,7 @@ def pretrain(
     backbone: str | None,
     task: str | None,
     preset: str,
+    method: str | None,
     epochs: int | None,
     device: str | None,
     workers: int | None,
@@ -101,6 +107,7 @@ def pretrain(
         ("data.store", store),
         ("model.backbone", backbone),
         ("model.task", task),
+        ("method", method),
         ("optim.epochs", epochs),
         ("device", device),
         ("data.workers", workers),

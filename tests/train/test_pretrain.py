@@ -194,3 +194,14 @@ def test_two_ddp_processes_share_the_data_and_end_with_the_same_weights(store, t
     weights = [load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1)]
     for key, value in weights[0].items():
         assert torch.equal(value, weights[1][key]), key
+
+
+@pytest.mark.parametrize("method", ["videomae", "strl"])
+def test_baselines_pretrain_the_same_trunk(store, tmp_path, method):
+    config = tiny_config(store, f"method={method}", "optim.epochs=1", "probe.every=0")
+    summary = pretrain(config, tmp_path, progress=False)
+    saved = load_latest(tmp_path)
+    assert torch.isfinite(torch.tensor(summary.loss)) and saved.meta["config"]["method"] == method
+    student = {k for k in saved.weights if k.startswith("student.")}
+    c2p_run = pretrain(tiny_config(store, "optim.epochs=1", "probe.every=0"), tmp_path / "c2p")
+    assert student == {k for k in c2p_run.model.state_dict() if k.startswith("student.")}
