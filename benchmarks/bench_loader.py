@@ -83,7 +83,8 @@ def main(quick: bool = False) -> None:
             batches, steps = 3, 2
         else:
             path = DEMO_STORE if DEMO_STORE.exists() else make_store(Path(tmp), 16, 150)
-            batches, steps = 12, 6
+            config = override(config, ["data.clips_per_sequence=4"])  # 24 batches an epoch
+            batches, steps = 16, 6
         config = override(config, [f"data.store={path}"])
         store = Store.open(path)
         consumed = step_rate(config, store, steps)
