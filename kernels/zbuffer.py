@@ -143,7 +143,7 @@ def visible_mask(
 def build_fans(points: np.ndarray, options: OcclusionOptions | None = None) -> Fans:
     """The triangle fans of every frame (frames in parallel); shared by all views."""
     options = options or OcclusionOptions()
-    points = _as_points(points)
+    points = as_points(points)
     k = min(options.neighbors, points.shape[1] - 1)
     gap = math.radians(options.max_gap_deg)
     return Fans(
@@ -170,8 +170,8 @@ def occlusion(
 ) -> np.ndarray:
     """`visible_mask` given the frames' fans; views and frames run in parallel."""
     options = options or OcclusionOptions()
-    points = _as_points(points)
-    pose, k = _as_cameras(world_from_camera, intrinsics, points.shape[0], image_size)
+    points = as_points(points)
+    pose, k = as_cameras(world_from_camera, intrinsics, points.shape[0], image_size)
     return _render(
         points,
         np.ascontiguousarray(fans.normal, dtype=np.float64),
@@ -204,7 +204,8 @@ def unpack_mask(packed: np.ndarray, num_points: int) -> np.ndarray:
     return np.unpackbits(packed, axis=-1, count=num_points).astype(bool)
 
 
-def _as_points(points: np.ndarray) -> np.ndarray:
+def as_points(points: np.ndarray) -> np.ndarray:
+    """points [F,N,3] as a float64 C array; a ValueError if empty or not finite."""
     points = np.ascontiguousarray(points, dtype=np.float64)
     if points.ndim != 3 or points.shape[-1] != 3 or points.shape[1] == 0:
         raise ValueError(f"points must be [F,N,3] with N >= 1, got {list(points.shape)}")
@@ -213,8 +214,11 @@ def _as_points(points: np.ndarray) -> np.ndarray:
     return points
 
 
-def _as_cameras(
-    world_from_camera: np.ndarray, intrinsics: np.ndarray, frames: int, image_size
+def as_cameras(
+    world_from_camera: np.ndarray,
+    intrinsics: np.ndarray,
+    frames: int,
+    image_size: tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shapes, finiteness and the no-skew intrinsics form, as float64 C arrays."""
     pose = np.ascontiguousarray(world_from_camera, dtype=np.float64)

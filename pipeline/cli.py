@@ -317,13 +317,24 @@ def preview(
     help="Camera path: the paper's 150° sweep, Synthia's 360° circle, or a random viewpoint per "
     "frame (ablation) [the dataset's choice, else sweep].",
 )
+@click.option(
+    "--occlusion",
+    type=click.Choice(["fans", "pixel"]),
+    default="fans",
+    show_default=True,
+    help="Which points a view keeps: ours (triangle fans over the points hide what lies behind "
+    "a surface), or the authors' one-pixel z-buffer (the nearest point per pixel of a 120x180 "
+    "screen at focal 150, within a depth tolerance of 0.001; -o screen_size, screen_focal, "
+    "depth_tolerance), through whose gaps hidden surfaces show.",
+)
 @pairs_option(
     "A trajectory or occlusion setting, e.g. -o image_size=640,480, or -o up=0,0,1 (the "
     "world's up, which the cameras circle; the built-in worlds set it)"
 )
 @click.option(
     "--view-set",
-    help="Name of the set of views to render into; sets of other names are kept [the mode].",
+    help="Name of the set of views to render into; sets of other names are kept [the mode, "
+    "with -pixel for --occlusion pixel].",
 )
 @click.option(
     "--replace", is_flag=True, help="Drop this view set first if it was made with other settings."
@@ -334,6 +345,7 @@ def partial_views(
     store_path: Path,
     views: int,
     mode: str | None,
+    occlusion: str,
     pairs: tuple[str, ...],
     view_set: str | None,
     replace: bool,
@@ -343,21 +355,25 @@ def partial_views(
     """Render partial-view variants of every sequence of STORE into it (paper §3.1).
 
     Each view moves a virtual depth camera along its own trajectory around the cloud and keeps
-    the points it sees (a z-buffer over the surfaces the points sample). Views go into a named
-    view set, so one store holds e.g. trajectory and random views side by side. Re-running
-    resumes; the same settings give byte-identical views on any number of workers.
+    the points it sees (a z-buffer over the surfaces the points sample, or with --occlusion
+    pixel the authors' one-pixel z-buffer). Views go into a named view set, so one store holds
+    e.g. trajectory, random and pixel-rule views side by side; view v of a set has the same
+    cameras whatever the occlusion. Re-running resumes; the same settings give byte-identical
+    views on any number of workers.
     """
-    from c2p4d.kernels.zbuffer import OcclusionOptions
     from c2p4d.pipeline.run import partial_views as run_views
     from c2p4d.pipeline.store import Store
     from c2p4d.pipeline.trajectories import TrajectoryConfig
-    from c2p4d.pipeline.views import ViewConfig
+    from c2p4d.pipeline.views import OCCLUSION_RULES, ViewConfig
 
-    options = parse_options([TrajectoryConfig, OcclusionOptions], pairs, "partial-views")
+    rule = OCCLUSION_RULES[occlusion]
+    options = parse_options(
+        [TrajectoryConfig, rule], pairs, f"partial-views --occlusion {occlusion}"
+    )
     source = Store.open(store_path).attrs["source"]
     trajectory_keys = {f.name for f in dataclasses.fields(TrajectoryConfig)}
     trajectory = {k: v for k, v in options.items() if k in trajectory_keys}
-    occlusion = {k: v for k, v in options.items() if k not in trajectory_keys}
+    rule_options = {k: v for k, v in options.items() if k not in trajectory_keys}
     # The dataset's own settings, where its source records them: Synthia's 360-degree sweep,
     # the world's up of the built-in worlds, HOI4D's up from each scene's table.
     defaults = {
@@ -366,9 +382,13 @@ def partial_views(
     }
     if source.get("world_up") is not None:
         defaults["up"] = tuple(source["world_up"])
+    try:  # the kernels' options say what is wrong with a ValueError
+        occlusion_options = rule(**rule_options)
+    except ValueError as error:
+        raise DataError(f"--occlusion {occlusion}: {error}") from None
     config = ViewConfig(
         num_views=views,
         trajectory=TrajectoryConfig(**{**defaults, **trajectory}),
-        occlusion=OcclusionOptions(**occlusion),
+        occlusion=occlusion_options,
     )
     click.echo(run_views(store_path, config, cluster, block_size, replace, view_set).line())

@@ -6,7 +6,6 @@ into the store: no frame data travels through the client. Tasks return counts on
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -274,14 +273,13 @@ def partial_views(
     view_set: str | None = None,
 ) -> ViewsResult:
     """Render `config.num_views` partial views of every sequence of a complete store into its
-    view set `view_set` (default: named after the trajectory mode), resuming a killed run
+    view set `view_set` (default: `config.set_name`), resuming a killed run
     (views already written are skipped). Other view sets are left alone."""
     started = time.perf_counter()
     store = Store.open(path, writable=True)
     store.validate()
-    settings = dataclasses.asdict(config)
-    name = view_set or config.trajectory.mode
-    store.prepare_views(settings.pop("num_views"), settings, replace=replace, view_set=name)
+    name = view_set or config.set_name
+    store.prepare_views(config.num_views, config.settings(), replace=replace, view_set=name)
     done = store.views_done(name)
     missing = {s: np.flatnonzero(~done[:, s]).tolist() for s in range(store.num_sequences)}
     todo = [s for s, views in missing.items() if views]

@@ -7,28 +7,57 @@ rendered with it, nor on worker order.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from c2p4d.kernels.pixel_zbuffer import PixelOptions, pixel_visible_mask
 from c2p4d.kernels.zbuffer import OcclusionOptions, pack_mask, visible_mask
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.trajectories import TrajectoryConfig, view_trajectories
+
+# The occlusion rules by name: our triangle fans (kernels.zbuffer), and the authors' one-pixel
+# z-buffer (kernels.pixel_zbuffer), to measure whether faithful occlusion matters.
+OCCLUSION_RULES: dict[str, type] = {"fans": OcclusionOptions, "pixel": PixelOptions}
 
 
 @dataclass(frozen=True)
 class ViewConfig:
     """How many views a sequence gets (the paper does not say; 8 is ours), their trajectories
-    and the occlusion test."""
+    and the occlusion rule with its settings (its type names the rule)."""
 
     num_views: int = 8
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
-    occlusion: OcclusionOptions = field(default_factory=OcclusionOptions)
+    occlusion: OcclusionOptions | PixelOptions = field(default_factory=OcclusionOptions)
 
     def __post_init__(self) -> None:
         if self.num_views <= 0:
             raise DataError(f"view config: num_views {self.num_views} must be >= 1")
+
+    @property
+    def rule(self) -> str:
+        """The occlusion rule's name in OCCLUSION_RULES."""
+        return next(
+            name for name, kind in OCCLUSION_RULES.items() if isinstance(self.occlusion, kind)
+        )
+
+    @property
+    def set_name(self) -> str:
+        """The view set's default name: the trajectory mode, with `-pixel` for the authors'
+        rule, so that its views sit beside ours (`sweep`, `sweep-pixel`)."""
+        mode = self.trajectory.mode
+        return mode if self.rule == "fans" else f"{mode}-{self.rule}"
+
+    def settings(self) -> dict[str, Any]:
+        """What a view set records of how it was made (its view count apart): the trajectory
+        and the occlusion settings, the latter with the rule's name."""
+        return {
+            "trajectory": dataclasses.asdict(self.trajectory),
+            "occlusion": {"rule": self.rule, **dataclasses.asdict(self.occlusion)},
+        }
 
 
 def render_views(
@@ -41,16 +70,23 @@ def render_views(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """points [F,N,3], original_camera [F,4,4] (world-from-camera) -> for each view index:
     visible uint8 [V,F,ceil(N/8)] (bit-packed, kernels.zbuffer.pack_mask), camera float32
-    [V,F,4,4] (world-from-camera) and intrinsics float32 [V,F,3,3]."""
+    [V,F,4,4] (world-from-camera) and intrinsics float32 [V,F,3,3] (the trajectory's camera;
+    under the pixel rule, its screen's)."""
     views = [int(v) for v in view_indices]
     _check(points, original_camera, sequence, views)
     camera, intrinsic = view_trajectories(
         points, original_camera, dataset, sequence, views, config.trajectory
     )
     # The occlusion uses the float32 cameras that are stored, so the stored data reproduce it.
-    visible = visible_mask(
-        points, camera, intrinsic, config.trajectory.image_size, config.occlusion
-    )
+    if isinstance(config.occlusion, PixelOptions):
+        # The authors' screen, not the trajectory's image: it is the camera the rule saw.
+        intrinsic = np.broadcast_to(config.occlusion.intrinsics(), intrinsic.shape)
+        intrinsic = intrinsic.astype(np.float32)
+        visible = pixel_visible_mask(points, camera, config.occlusion)
+    else:
+        visible = visible_mask(
+            points, camera, intrinsic, config.trajectory.image_size, config.occlusion
+        )
     return pack_mask(visible), camera, intrinsic
 
 

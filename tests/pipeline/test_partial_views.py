@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,6 +104,37 @@ def test_view_sets_coexist_and_replace_touches_only_its_own(viewed, tmp_path):
     assert "has no view set 'nope'; it has random, sweep" in missing.stderr
 
 
+def test_pixel_rule_views_sit_beside_ours_with_the_same_cameras(tiny_store, viewed, tmp_path):
+    store = copy_store(viewed, tmp_path / "one")
+    sweep = store_digests(store / "view" / "sweep")
+    pixel = ["partial-views", *VIEWS, "--occlusion", "pixel"]
+    result = c2p_data(pixel[0], store, *pixel[1:], "--workers", 1)
+    assert "rendered 18 views" in result.stdout and "(view set 'sweep-pixel')" in result.stdout
+    assert store_digests(store / "view" / "sweep") == sweep
+    both = Store.open(store)
+    assert both.view_sets() == ["sweep", "sweep-pixel"] and both.view_set_name() == "sweep"
+    config = both.view_config("sweep-pixel")
+    assert config["occlusion"] == {
+        "rule": "pixel",
+        "screen_size": [120, 180],
+        "screen_focal": 150.0,
+        "depth_tolerance": 0.001,
+        "near": 0.001,
+    }
+    assert config["trajectory"] == both.view_config("sweep")["trajectory"]
+    for s in range(both.num_sequences):
+        for v in range(3):
+            ours, theirs = both.read_view(s, v), both.read_view(s, v, view_set="sweep-pixel")
+            np.testing.assert_array_equal(ours[1], theirs[1])  # the same cameras
+            assert not np.array_equal(ours[0], theirs[0])
+    assert "rendered 0 views" in c2p_data(pixel[0], store, *pixel[1:]).stdout
+    # The same bytes from two workers, with the pixel set alone in its store.
+    alone = copy_store(tiny_store, tmp_path / "two")
+    c2p_data(pixel[0], alone, *pixel[1:], "--workers", 2, "--block-size", 1)
+    set_path = Path("view") / "sweep-pixel"
+    assert store_digests(alone / set_path) == store_digests(store / set_path)
+
+
 def test_preview_views(viewed, tmp_path):
     png = tmp_path / "views.png"
     c2p_data("preview", viewed, "--views", "--view-set", "sweep", "--out", png, "--frames", 2)
@@ -140,8 +172,14 @@ def test_incomplete_or_foreign_store_is_refused(tiny_store, tmp_path):
     "args, message",
     [
         (["--views", 0], r"Invalid value for '--views': 0 is not in the range x>=1"),
-        (["-o", "fov=3"], "partial-views takes: .*image_size"),
+        (["-o", "fov=3"], "partial-views --occlusion fans takes: .*image_size"),
         (["-o", "image_size=320"], r"image_size='320': expected tuple\[int, int\]"),
+        (["-o", "grow=0.7"], r"--occlusion fans: OcclusionOptions: invalid grow"),
+        (["--occlusion", "pixel", "-o", "grow=0.1"], "--occlusion pixel takes: .*screen_focal"),
+        (
+            ["--occlusion", "pixel", "-o", "screen_focal=nan"],
+            "--occlusion pixel: PixelOptions: invalid screen_focal",
+        ),
     ],
 )
 def test_bad_options(viewed, args, message):

@@ -6,8 +6,10 @@ import sys
 import numpy as np
 import pytest
 
+from c2p4d.kernels.pixel_zbuffer import PixelOptions, pixel_visible_mask
 from c2p4d.kernels.zbuffer import unpack_mask
 from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.trajectories import TrajectoryConfig
 from c2p4d.pipeline.views import ViewConfig, render_views
 
 
@@ -63,6 +65,37 @@ def test_visible_points_project_inside_the_image_in_front_of_their_camera():
             u = np.floor(kk[0, 0] * local[:, 0] / local[:, 2] + kk[0, 2] + 0.5)
             vv = np.floor(kk[1, 1] * local[:, 1] / local[:, 2] + kk[1, 2] + 0.5)
             assert np.all((u >= 0) & (u < width) & (vv >= 0) & (vv < height))
+
+
+def test_the_pixel_rule_sees_from_the_same_cameras_on_its_own_screen():
+    points, camera = sequence(frames=4)
+    fans = render_views(points, camera, "synth", "s0", [0, 3], ViewConfig())
+    options = PixelOptions()
+    visible, cam, k = render_views(
+        points, camera, "synth", "s0", [0, 3], ViewConfig(occlusion=options)
+    )
+    assert cam.tobytes() == fans[1].tobytes()  # the same cameras: only the occlusion differs
+    assert k.dtype == np.float32 and k.shape == (2, 4, 3, 3)
+    np.testing.assert_array_equal(k, np.broadcast_to(options.intrinsics(), k.shape))
+    mask = unpack_mask(visible, points.shape[1])
+    np.testing.assert_array_equal(mask, pixel_visible_mask(points, cam, options))
+    assert not np.array_equal(mask, unpack_mask(fans[0], points.shape[1]))
+
+
+def test_view_sets_are_named_after_the_mode_and_the_rule_which_the_settings_record():
+    pixel = ViewConfig(occlusion=PixelOptions())
+    assert (ViewConfig().set_name, pixel.set_name) == ("sweep", "sweep-pixel")
+    random = ViewConfig(trajectory=TrajectoryConfig(mode="random"), occlusion=PixelOptions())
+    assert random.set_name == "random-pixel"
+    assert pixel.settings()["occlusion"] == {
+        "rule": "pixel",
+        "screen_size": (120, 180),
+        "screen_focal": 150.0,
+        "depth_tolerance": 0.001,
+        "near": 0.001,
+    }
+    assert ViewConfig().settings()["occlusion"]["rule"] == "fans"
+    assert pixel.settings()["trajectory"] == ViewConfig().settings()["trajectory"]
 
 
 def test_a_nan_frame_is_an_error_naming_sequence_and_frame():
