@@ -208,6 +208,8 @@ class OptimConfig:
     warmup_factor: float = 1e-5
     schedule: str = "flat"
     grad_clip: float = 0.0  # max gradient norm; 0 = off
+    milestones: tuple[int, ...] = ()  # epochs at which a flat schedule's lr is x gamma
+    gamma: float = 0.5
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "optim.epochs must be >= 1")
@@ -216,6 +218,16 @@ class OptimConfig:
         _check(self.warmup_epochs >= 0, "optim.warmup_epochs must be >= 0")
         _check(self.grad_clip >= 0, "optim.grad_clip must be >= 0")
         _choice("optim.schedule", self.schedule, ("flat", "cosine"))
+        _check(
+            list(self.milestones) == sorted(set(self.milestones))
+            and min(self.milestones, default=1) >= 1,
+            f"optim.milestones must be increasing epochs >= 1, got {self.milestones}",
+        )
+        _check(
+            not self.milestones or self.schedule == "flat",
+            "optim.milestones step a flat schedule; drop them or set optim.schedule=flat",
+        )
+        _check(0 < self.gamma <= 1, "optim.gamma must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -255,22 +267,25 @@ class PretrainConfig:
         )
 
 
+# The small presets' trunk, one for pretraining and fine-tuning, so that one loads into the other.
+SMALL_TRUNK: dict[str, Any] = {
+    "backbone": "p4transformer",
+    "dim": 256,
+    "depth": 2,
+    "heads": 4,
+    "dim_head": 64,
+    "mlp_dim": 512,
+    "radius": 0.3,
+    "spatial_stride": 16,
+}
+
 # The paper's scale (appendix C, the authors' pretrain_as.py: PPTr, 150 x 2048, batch 8) and one
 # that learns in minutes on 2 CPU cores (a narrow, shallow trunk on 24-frame clips of 512 points).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "small": {
         "data": {"clip_frames": 24, "frame_stride": 2, "points": 512, "clips_per_sequence": 2},
-        "model": {
-            "backbone": "p4transformer",
-            "dim": 256,
-            "depth": 2,
-            "heads": 4,
-            "dim_head": 64,
-            "mlp_dim": 512,
-            "radius": 0.3,
-            "spatial_stride": 16,
-        },
+        "model": SMALL_TRUNK,
         "c2p": {"predictor_hidden": 512},
         "optim": {"epochs": 6, "warmup_epochs": 1, "lr": 0.05},
         "probe": {"k": 10, "bank_sequences": 48},
@@ -370,3 +385,165 @@ def _base(kind: Any) -> Any:
     if isinstance(kind, types.UnionType):
         return next(a for a in typing.get_args(kind) if a is not type(None))
     return kind
+
+
+# --- fine-tuning ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Which clips are evaluated, and how often the val split picks the model."""
+
+    every: int = 1  # epochs between val evaluations; 0 = never (the last epoch is kept)
+    start_step: int = 0  # frames between evaluated clip starts; 0 = the task's (train/tasks.py)
+
+    def __post_init__(self) -> None:
+        _check(self.every >= 0, "evaluation.every must be >= 0")
+        _check(self.start_step >= 0, "evaluation.start_step must be >= 0")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """A task model (`model.task`) trained on labelled clips, from scratch or from a pretrained
+    trunk (`init`: a pretraining run or its .safetensors), on `labels` % of the training
+    sequences. `freeze` trains the head alone on the frozen trunk (a linear probe)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    init: str | None = None
+    freeze: bool = False
+    labels: float = 100.0  # percent of the training sequences whose labels are used
+    train_starts: str = "random"  # random: data.clips_per_sequence per sequence; all: every start
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        _check(
+            0 < self.labels <= 100,
+            f"labels={self.labels:g} is outside (0, 100]: the percent of training sequences",
+        )
+        _check(self.data.view_set is None, "data.view_set: fine-tuning reads no partial views")
+        _choice("train_starts", self.train_starts, ("random", "all"))
+        _choice("device", self.device, ("auto", "cpu", "cuda"))
+
+
+_NO_JITTER = {"jitter": 0.0}  # the references compute jitter and never apply it
+_SMALL_SEGMENTATION = {k: SMALL_TRUNK[k] for k in ("backbone", "dim", "depth", "heads", "dim_head")}
+_SMALL_OPTIM = {"epochs": 8, "batch_size": 8, "lr": 0.05, "warmup_epochs": 1, "milestones": (5, 7)}
+
+# Per task: the reference's sizes and schedule (appendix C; HOI4D_ActionSeg, HOI4D_SemSeg,
+# P4Transformer's train-syn.py and PPTr's train-msr.py), and one that learns in minutes on 2
+# CPU cores from the built-in stand-ins.
+FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "hoi4d-actseg": {
+        "paper": {
+            "data": {"clip_frames": 0, "points": 2048, "rotate": False, **_NO_JITTER},
+            "model": {"backbone": "pptr"},
+            "optim": {"epochs": 50, "lr": 0.05, "warmup_epochs": 5, "milestones": (20, 35)},
+        },
+        "small": {
+            "data": {
+                "clip_frames": 0,
+                "frame_stride": 2,
+                "points": 512,
+                "rotate": False,
+                **_NO_JITTER,
+            },
+            "model": SMALL_TRUNK,
+            "optim": _SMALL_OPTIM,
+        },
+    },
+    "hoi4d-semseg": {
+        "paper": {  # 1/5 of each sequence's 100 three-frame clips per epoch, as the paper
+            "data": {
+                "clip_frames": 3,
+                "points": 8192,
+                "clips_per_sequence": 20,
+                "rotate": False,
+                **_NO_JITTER,
+            },
+            "model": {"backbone": "pptr"},
+            "optim": {
+                "epochs": 50,
+                "batch_size": 24,
+                "lr": 0.02,
+                "warmup_epochs": 5,
+                "milestones": (15, 25, 35),
+            },
+        },
+        "small": {
+            "data": {
+                "clip_frames": 3,
+                "points": 1024,
+                "clips_per_sequence": 4,
+                "rotate": False,
+                **_NO_JITTER,
+            },
+            "model": {**_SMALL_SEGMENTATION, "radius": 0.15, "mlp_dim": 512},
+            "optim": _SMALL_OPTIM,
+        },
+    },
+    "synthia": {
+        "paper": {
+            "data": {"clip_frames": 3, "points": 16384, **_NO_JITTER},
+            "model": {"backbone": "p4transformer"},
+            "train_starts": "all",
+            "optim": {
+                "epochs": 150,
+                "lr": 0.01,
+                "warmup_epochs": 10,
+                "milestones": (30, 40, 50),
+                "gamma": 0.1,
+            },
+        },
+        "small": {
+            "data": {"clip_frames": 3, "points": 2048, "clips_per_sequence": 4, **_NO_JITTER},
+            "model": {**_SMALL_SEGMENTATION, "radius": 1.0, "mlp_dim": 512},
+            "optim": _SMALL_OPTIM,
+        },
+    },
+    "msr": {
+        "paper": {
+            "data": {
+                "clip_frames": 24,
+                "points": 2048,
+                "scale": (0.9, 1.1),
+                "rotate": False,
+                **_NO_JITTER,
+            },
+            "model": {"backbone": "pptr"},
+            "train_starts": "all",
+            "optim": {
+                "epochs": 50,
+                "batch_size": 24,
+                "lr": 0.01,
+                "warmup_epochs": 10,
+                "milestones": (20, 30),
+                "gamma": 0.1,
+            },
+        },
+        "small": {
+            "data": {
+                "clip_frames": 24,
+                "points": 512,
+                "clips_per_sequence": 2,
+                "scale": (0.9, 1.1),
+                "rotate": False,
+                **_NO_JITTER,
+            },
+            "model": SMALL_TRUNK,
+            "optim": _SMALL_OPTIM,
+        },
+    },
+}
+
+
+def finetune_preset(task: str, name: str) -> FinetuneConfig:
+    """The `name` preset (small or paper) of fine-tuning on `task`."""
+    _choice("--task", task, FINETUNE_PRESETS)
+    _choice("--preset", name, FINETUNE_PRESETS[task])
+    values = FINETUNE_PRESETS[task][name]
+    return from_dict(FinetuneConfig, {**values, "model": {**values["model"], "task": task}})
