@@ -16,7 +16,7 @@ class _Group(click.Group):
     """Bad input (data, config, checkpoint, training) ends in one line and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from c2p4d.train.loop import TrainingError
+        from c2p4d.train.runtime import TrainingError
 
         try:
             return super().invoke(ctx)

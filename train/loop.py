@@ -11,33 +11,27 @@ on the CPU its losses equal those of an uninterrupted run, since every clip is d
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from c2p4d.models import build_student
 from c2p4d.pipeline.seeding import seed_from
 from c2p4d.pipeline.store import Store
-from c2p4d.train import checkpoint, distributed
+from c2p4d.train import checkpoint, distributed, runtime
 from c2p4d.train.baselines import STRL, VideoMAE
 from c2p4d.train.c2p import C2P, PARTIAL_VIEWS, check_clip_length
 from c2p4d.train.config import ConfigError, PretrainConfig, from_dict, to_dict
 from c2p4d.train.data import Augment, ClipDataset
-from c2p4d.train.optim import sgd, warmup_schedule
 from c2p4d.train.probe import KnnProbe
 from c2p4d.train.runlog import RunLog
+from c2p4d.train.runtime import batches_per_epoch
 
 KIND = "c2p-pretrain"
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a loss that is not finite); the last checkpoint is kept."""
 
 
 @dataclass
@@ -84,13 +78,6 @@ def clip_dataset(config: PretrainConfig, store: Store, rank: int, world: int) ->
     )
 
 
-def batches_per_epoch(dataset: ClipDataset, batch_size: int, workers: int) -> int:
-    """Full batches a DataLoader makes of one epoch: each worker drops its own last partial
-    batch, so this is the sum over workers (the same on every rank)."""
-    shares = max(1, workers)
-    return sum(len(dataset.share(0, w, shares)) // batch_size for w in range(shares))
-
-
 def build_model(config: PretrainConfig) -> torch.nn.Module:
     """The method module (`config.method`) around a freshly initialised student trunk."""
     methods = {"c2p": C2P, "videomae": VideoMAE, "strl": STRL}
@@ -105,27 +92,10 @@ def partial_views(config: PretrainConfig) -> int:
     return PARTIAL_VIEWS[config.c2p.distillation] if config.method == "c2p" else 0
 
 
-def check_resumable(saved: dict, config: PretrainConfig, run_dir: Path) -> None:
-    """A run resumes only with the config it was started with."""
-    if saved.get("kind") != KIND:
-        raise checkpoint.CheckpointError(f"{run_dir} is not a C2P pretraining run")
-    held = saved["config"]
-    asked = to_dict(config)
-    differ = [k for k in asked if k != "optim" and held.get(k) != asked[k]]
-    differ += [f"optim.{k}" for k in asked["optim"] if k != "epochs"
-               and held["optim"].get(k) != asked["optim"][k]]  # fmt: skip
-    if differ:
-        raise checkpoint.CheckpointError(
-            f"--resume {run_dir}: the run was started with other settings ({', '.join(differ)}); "
-            "resume with its config (drop the changed options) or start a new run"
-        )
-
-
 def resumed_config(run_dir: Path) -> PretrainConfig:
     """The config a run was started with (its checkpoint's copy)."""
     _, meta = checkpoint.load_weights(run_dir)
-    if meta.get("kind") != KIND:
-        raise checkpoint.CheckpointError(f"{run_dir} is not a C2P pretraining run")
+    runtime.check_kind(meta, KIND, run_dir, "C2P pretraining")
     return from_dict(PretrainConfig, meta["config"])
 
 
@@ -135,20 +105,13 @@ def pretrain(
     run_dir = Path(run_dir)
     dist = distributed.setup(config.device)
     device = dist.device
-    if config.bf16 and device.type != "cuda":
-        raise ConfigError("bf16=true needs --device cuda (autocast in bf16 is for GPUs here)")
+    autocast = runtime.autocast(config.bf16, device)
     if config.method == "c2p":
         check_clip_length(config.c2p, config.data.clip_frames or 2**31)
 
     store = Store.open(config.data.store)
     dataset = clip_dataset(config, store, dist.rank, dist.world_size)
-    loader = DataLoader(
-        dataset,
-        batch_size=config.optim.batch_size,
-        num_workers=config.data.workers,
-        drop_last=True,
-        persistent_workers=False,
-    )
+    loader = runtime.loader(dataset, config.optim.batch_size, config.data.workers)
     steps_per_epoch = batches_per_epoch(dataset, config.optim.batch_size, config.data.workers)
     if steps_per_epoch == 0:
         raise ConfigError(
@@ -158,33 +121,18 @@ def pretrain(
 
     model = build_model(config).to(device)
     optim = config.optim
-    optimizer = sgd(model, optim.lr, optim.momentum, optim.weight_decay)
-    scheduler = warmup_schedule(
-        optimizer,
-        steps_per_epoch=steps_per_epoch,
-        epochs=optim.epochs,
-        warmup_epochs=optim.warmup_epochs,
-        warmup_factor=optim.warmup_factor,
-        kind=optim.schedule,
-    )
+    optimizer, scheduler = runtime.optimiser(model, optim, steps_per_epoch)
     start_epoch = 0
     if resume:
         saved = checkpoint.load_latest(run_dir)
-        check_resumable(saved.meta, config, run_dir)
-        model.load_state_dict(saved.weights)
-        optimizer.load_state_dict(saved.state["optimizer"])
-        scheduler.load_state_dict(saved.state["scheduler"])
-        torch.set_rng_state(saved.state["torch_rng"])
-        start_epoch = saved.epoch
+        runtime.check_resumable(saved.meta, KIND, config, run_dir, "C2P pretraining")
+        start_epoch = runtime.restore(saved, model, optimizer, scheduler)
     meta = {"kind": KIND, "config": to_dict(config), "model": to_dict(model.student.config)}
     trainable = dist.wrap(model)
     log = RunLog(run_dir, meta, main=dist.main, start_epoch=start_epoch)
     probe = KnnProbe(store, config.data, config.probe, config.seed) if config.probe.every else None
     if probe and probe.note and dist.main:
         tqdm.write(probe.note)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
-    )
 
     began, step = time.perf_counter(), start_epoch * steps_per_epoch
     last_path, mean_loss, result, initial = None, math.nan, None, None
@@ -198,30 +146,17 @@ def pretrain(
         model.train()
         totals: dict[str, float] = {}
         epoch_began, clips = time.perf_counter(), 0
-        bar = tqdm(
-            loader,
-            total=steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{optim.epochs}",
-            disable=not (progress and dist.main),
-            leave=False,
+        bar = runtime.epoch_bar(
+            loader, steps_per_epoch, epoch, optim.epochs, progress and dist.main
         )
         for batch in bar:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with autocast:
                 terms = trainable(batch)
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    f"the last good checkpoint is kept in {run_dir / 'checkpoints'}: try a lower "
-                    "optim.lr or optim.grad_clip"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if optim.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            where = f"epoch {epoch + 1}, step {step + 1}"
+            runtime.step(
+                terms["loss"], model, optimizer, scheduler, optim.grad_clip, where, run_dir
+            )
             model.update_teacher()
             step += 1
             clips += batch["complete"].shape[0] * dist.world_size
@@ -242,11 +177,7 @@ def pretrain(
                 epoch_values.update(probe_acc=result.accuracy, probe_chance=result.chance)
         epoch_values["seconds"] = time.perf_counter() - epoch_began
         if dist.main:
-            state = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-            }
+            state = runtime.state(optimizer, scheduler)
             last_path = checkpoint.save(run_dir, epoch + 1, model.state_dict(), state, meta)
             log.epoch(epoch + 1, epoch_values)
             probe_text = (
