@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 import types
 import typing
 from collections.abc import Callable
@@ -235,22 +236,83 @@ def check(dataset: str, source: Path, pairs: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
 def info(store_path: Path) -> None:
-    """Print what STORE holds: its summary and its class histograms."""
+    """Print what STORE holds: its summary, how far its sequences and views got, and its class
+    histograms. Checks that every file of what is done is there (`verify` reads them all);
+    exits non-zero if one is missing or truncated."""
+    from c2p4d.pipeline.integrity import damage
     from c2p4d.pipeline.stats import histograms
     from c2p4d.pipeline.store import Store
 
     store = Store.open(store_path)
+    done = store.done()
+    found = damage(store, store.items_done(view_sets=store.view_sets()))
     state = "complete" if store.complete else "INCOMPLETE: run the same ingest again"
+    state = "DAMAGED" if found else state
     click.echo(f"{store.path}: {store.dataset}, {store.points_per_frame} points/frame, {state}")
     click.echo(store.summary().line())
+    click.echo(f"sequences: {int(done.sum())} of {len(done)} written")
     for name in store.view_sets():
-        done = store.views_done(name)
+        views = store.views_done(name)
         click.echo(
-            f"view set {name!r}: {done.shape[0]} views, {int(done.sum())} of {done.size} "
+            f"view set {name!r}: {views.shape[0]} views, {int(views.sum())} of {views.size} "
             "(view, sequence) pairs done"
+        )
+    if found:
+        for problem in found:
+            click.echo(f"damaged: {problem.line()}")
+        raise DataError(
+            f"{store.path}: {len({p.item for p in found})} items marked done have missing or "
+            "truncated files; run the same `c2p-data ingest` or `partial-views` again: it writes "
+            "them again"
         )
     for histogram in histograms(store):
         click.echo("\n".join(histogram.lines()))
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option(
+    "--unmark",
+    is_flag=True,
+    help="Mark what is damaged as not written (deleting the files that cannot be read), so "
+    "that the same ingest or partial-views writes it again.",
+)
+def verify(store_path: Path, unmark: bool) -> None:
+    """Read all of STORE and check every sequence and view marked done against the digests
+    written with it. Names each damaged one and its file; exits non-zero if any."""
+    from tqdm import tqdm
+
+    from c2p4d.pipeline.integrity import Verification, forget
+    from c2p4d.pipeline.store import Store
+
+    started = time.perf_counter()
+    store = Store.open(store_path, writable=unmark)
+    items = store.items_done(view_sets=store.view_sets())
+    check = Verification(store, items)
+    found = []
+    with tqdm(total=check.frames, unit="frame", dynamic_ncols=True, disable=None) as bar:
+        for frames, problems in check.run():
+            for problem in problems:
+                tqdm.write(f"damaged: {problem.line()}")
+            found += problems
+            bar.update(frames)
+    if found:
+        damaged = f"{store.path}: {len({p.item for p in found})} of {len(items)} items are damaged"
+        again = "the same `c2p-data ingest` or `partial-views` again"
+        if not unmark:
+            raise DataError(f"{damaged}; run `c2p-data verify --unmark {store.path}`, then {again}")
+        cleared = forget(store, found)
+        raise DataError(
+            f"{damaged}; marked {len(cleared)} not written (with those sharing a damaged file): "
+            f"run {again}"
+        )
+    seconds = time.perf_counter() - started
+    size = store.summary().bytes_on_disk / 2**20
+    sequences = sum(item.view_set is None for item in items)
+    click.echo(
+        f"{store.path}: OK: {sequences} sequences and {len(items) - sequences} views match "
+        f"their digests ({size:.1f} MiB read in {seconds:.1f} s)"
+    )
 
 
 @main.command()

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from c2p4d.pipeline.store import Store  # noqa: E402
+from c2p4d.pipeline.integrity import require_written  # noqa: E402
+from c2p4d.pipeline.store import Item, Store  # noqa: E402
 from c2p4d.pipeline.trajectories import TrajectoryConfig, world_up  # noqa: E402
 
 _UNLABELLED = (0.6, 0.6, 0.6, 1.0)
@@ -56,7 +57,9 @@ def draw_view(
 def preview_sequence(store: Store, name: str, out: str | Path, num_frames: int = 4) -> Path:
     """Draw `num_frames` evenly spaced frames of sequence `name` as its camera saw them,
     coloured by semantic class."""
-    seq = store.read_sequence(store.index_of(name)).filled()
+    s = store.index_of(name)
+    require_written(store, [Item(s)])
+    seq = store.read_sequence(s).filled()
     frames = np.linspace(0, seq.num_frames - 1, min(num_frames, seq.num_frames)).round()
     frames = frames.astype(int)
     colours = class_colours(len(store.class_names))
@@ -83,6 +86,7 @@ def preview_views(
     view_set = store.view_set_name(view_set)
     views = tuple(v for v in views if v < store.num_views(view_set))
     s = store.index_of(name)
+    require_written(store, [Item(s)] + [Item(s, view_set, v) for v in views])
     seq = store.read_sequence(s).filled()
     rendered = [store.read_view(s, v, view_set=view_set) for v in views]
     frames = np.linspace(0, seq.num_frames - 1, min(num_frames, seq.num_frames)).round()

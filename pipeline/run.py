@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.integrity import damage, forget, require_undamaged
 from c2p4d.pipeline.sources.base import Source
 from c2p4d.pipeline.store import Store, StoreLayout, StoreSummary
 
@@ -179,16 +180,34 @@ def _ingest_block(block: list[int], source: Source, path: str) -> int:
     return len(block)
 
 
+def redo_damaged(store: Store, view_set: str | None = None) -> list[str]:
+    """Resume's cheap check: the done sequences (or the done views of `view_set`) whose files
+    are missing or truncated are marked not done, with what shares a deleted file, so that
+    this run writes them again. Returns what it found, a line each."""
+    items = store.items_done(view_sets=[view_set] if view_set else [])
+    found = [d for d in damage(store, items) if d.item.view_set == view_set]
+    if not found:
+        return []
+    redone = forget(store, found)
+    return [f"damaged: {d.line()}" for d in found] + [
+        f"{len(redone)} items marked done were damaged or shared a damaged file: writing them again"
+    ]
+
+
 @dataclass(frozen=True)
 class IngestResult:
     summary: StoreSummary
     written: int  # sequences written by this run (the rest were done before)
     seconds: float
+    redone: tuple[str, ...] = ()  # what was marked done but damaged, a line each
 
     def line(self) -> str:
-        return (
-            f"ingested {self.summary.line()} in {self.seconds:.1f} s "
-            f"({self.written} sequences written by this run)"
+        return "\n".join(
+            [
+                *self.redone,
+                f"ingested {self.summary.line()} in {self.seconds:.1f} s "
+                f"({self.written} sequences written by this run)",
+            ]
         )
 
 
@@ -211,6 +230,7 @@ def ingest(
         config=source.config_dict(),
     )
     store = Store.create_or_resume(Path(out) / f"{source.name}.zarr", layout)
+    redone = redo_damaged(store)
     todo = [s for s, done in enumerate(store.done()) if not done]
     if todo:
         with dask_client(cluster) as client:
@@ -224,7 +244,8 @@ def ingest(
                 total=len(todo),
             )
     store.mark_complete()
-    return IngestResult(store.summary(), len(todo), time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return IngestResult(store.summary(), len(todo), seconds, tuple(redone))
 
 
 def _views_block(
@@ -254,13 +275,16 @@ class ViewsResult:
     views: int  # (view, sequence) pairs rendered by this run
     frames: int  # frames rendered by this run, summed over views
     seconds: float
+    redone: tuple[str, ...] = ()  # what was marked done but damaged, a line each
 
     def line(self) -> str:
         rate = self.views / self.seconds if self.seconds else 0.0
-        return (
-            f"rendered {self.views} views ({self.frames:,} frames) into {self.store} "
-            f"(view set {self.view_set!r}) in "
-            f"{self.seconds:.1f} s: {rate:.1f} views/s"
+        return "\n".join(
+            [
+                *self.redone,
+                f"rendered {self.views} views ({self.frames:,} frames) into {self.store} "
+                f"(view set {self.view_set!r}) in {self.seconds:.1f} s: {rate:.1f} views/s",
+            ]
         )
 
 
@@ -278,8 +302,10 @@ def partial_views(
     started = time.perf_counter()
     store = Store.open(path, writable=True)
     store.validate()
+    require_undamaged(store, store.items_done())
     name = view_set or config.set_name
     store.prepare_views(config.num_views, config.settings(), replace=replace, view_set=name)
+    redone = redo_damaged(store, name)
     done = store.views_done(name)
     missing = {s: np.flatnonzero(~done[:, s]).tolist() for s in range(store.num_sequences)}
     todo = [s for s, views in missing.items() if views]
@@ -298,4 +324,5 @@ def partial_views(
                 total=count,
             )
     frames = int(sum(len(missing[s]) * np.diff(store.frame_range(s))[0] for s in todo))
-    return ViewsResult(str(store.path), name, count, frames, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return ViewsResult(str(store.path), name, count, frames, seconds, tuple(redone))

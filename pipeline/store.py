@@ -13,16 +13,25 @@ Safety under parallel writes and kills:
 - zarr writes each file to a temporary name and renames it, so a killed worker leaves the old
   or the new shard, never a torn one. A sequence counts only once its `done` flag, written
   after its frames, is set; `complete` is set once every flag is.
+
+Trust after the fact (`pipeline/integrity.py` checks it): zarr reads a missing file as its
+fill value, so a store that lost a file would read back as zeros. Every item that is marked
+done on its own (a sequence; one view of one sequence) therefore records, before its flag, a
+digest of each of its arrays as written, and every shard is written even where it holds only
+fill values, so that a done item's files all exist.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -37,11 +46,15 @@ from c2p4d.kernels.zbuffer import unpack_mask
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 _CHUNK_BYTES = 1 << 20  # target size of one uncompressed chunk of frame/points
 _CHUNKS_PER_SHARD = 8
 _FRAME_ARRAYS = ("points", "point_label", "action", "camera", "features")
+_VIEW_ARRAYS = ("visible", "camera", "intrinsics")
+_DIGEST_BYTES = 16  # blake2b-128 per array of an item
+# Shards are written even where every value is the fill value, so that a done item's files exist.
+_WRITE_ALL = {"write_empty_chunks": True}
 _VIEW_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 LockFactory = Callable[[str], AbstractContextManager]
@@ -99,6 +112,47 @@ def _compressor(dtype: np.dtype) -> BloscCodec:
     return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 
+def hasher() -> hashlib.blake2b:
+    """The digest of an item's array: blake2b-128 of its bytes as stored (C order, the stored
+    dtype), fed frame by frame or at once."""
+    return hashlib.blake2b(digest_size=_DIGEST_BYTES)
+
+
+def digest(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """uint8 [16]: the digest of an array (see `hasher`)."""
+    hashed = hasher()
+    hashed.update(np.ascontiguousarray(value, dtype=dtype).data)
+    return np.frombuffer(hashed.digest(), np.uint8)
+
+
+@dataclass(frozen=True)
+class Item:
+    """What is written and marked done on its own: a sequence, or one view of a sequence."""
+
+    sequence: int
+    view_set: str | None = None
+    view: int | None = None
+
+
+@dataclass(frozen=True)
+class StoreFile:
+    """A file of the store (its path relative to the store), how many chunks its shard holds
+    (0: not a shard), and which store frames of an item it holds."""
+
+    path: str
+    inner_chunks: int
+    frames: range = range(0)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One array's share of an item: the array, its index before the frames, and its files."""
+
+    array: str
+    lead: tuple[int, ...]
+    files: tuple[StoreFile, ...]
+
+
 def _normalised(value: Any) -> Any:
     """The JSON form of a value, so that settings compare equal after a round trip."""
     return json.loads(json.dumps(value))
@@ -134,6 +188,7 @@ class Store:
         # The grid the store was made with, whatever the defaults are now.
         points = root["frame/points"]
         self.chunk_frames, self.shard_frames = points.chunks[0], points.shards[0]
+        self._opened: dict[str, zarr.Array] = {}  # see _metadata
 
     # ------------------------------------------------------------------ opening
 
@@ -202,6 +257,11 @@ class Store:
         }
         if layout.info.feature_names:
             frame_arrays["features"] = ((n, len(layout.info.feature_names)), np.float32, 0.0)
+        # Per sequence, the digest of each frame array (in _FRAME_ARRAYS order), one file each.
+        tail = (len(frame_arrays), _DIGEST_BYTES)
+        root.create_array(
+            "seq/digest", shape=(len(seqs), *tail), dtype=np.uint8, chunks=(1, *tail), fill_value=0
+        )
         for name, (tail, dtype, fill) in frame_arrays.items():
             root.create_array(
                 f"frame/{name}",
@@ -263,7 +323,7 @@ class Store:
     def num_frames(self) -> int:
         return int(self.frame_offset[-1])
 
-    @property
+    @functools.cached_property
     def names(self) -> list[str]:
         return [str(n) for n in self._root["seq/name"][:]]
 
@@ -298,7 +358,8 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     def write_sequence(self, s: int, data: SequenceData, lock: LockFactory = no_lock) -> None:
-        """Write every frame array of sequence `s` (its done flag is set separately)."""
+        """Write every frame array of sequence `s`, then their digests (its done flag is set
+        separately)."""
         start, stop = self.frame_range(s)
         data = data.filled()
         data.validate(
@@ -309,12 +370,21 @@ class Store:
             num_features=len(self.feature_names),
             where=str(self.path),
         )
-        values = {
-            f"frame/{name}": getattr(data, name)
-            for name in _FRAME_ARRAYS
-            if name in self._root["frame"]
-        }
+        values = {f"frame/{name}": getattr(data, name) for name in self.frame_arrays}
         self._write_frames(values, (), start, stop, lock, "frame")
+        self._write_digests("seq/digest", (s,), values)
+
+    def _write_digests(
+        self, array: str, index: tuple[int, ...], values: dict[str, np.ndarray]
+    ) -> None:
+        """The digests of an item's arrays as written (`values` in the digest array's order)."""
+        digests = [digest(value, self._root[name].dtype) for name, value in values.items()]
+        self._root[array].with_config(_WRITE_ALL)[index] = np.stack(digests)
+
+    @property
+    def frame_arrays(self) -> list[str]:
+        """The names of the frame arrays this store has, in their digests' order."""
+        return [name for name in _FRAME_ARRAYS if name in self._root["frame"]]
 
     def _write_frames(
         self,
@@ -332,7 +402,7 @@ class Store:
             for shard in self._partly_covered_shards(start, stop):
                 stack.enter_context(lock(f"{prefix}/{shard}"))
             for name, value in values.items():
-                self._root[name][(*lead, slice(start, stop))] = value
+                self._root[name].with_config(_WRITE_ALL)[(*lead, slice(start, stop))] = value
 
     def _partly_covered_shards(self, start: int, stop: int) -> list[int]:
         """Shards that [start, stop) touches but does not fill: other writers may share them."""
@@ -356,7 +426,8 @@ class Store:
 
     @property
     def complete(self) -> bool:
-        return bool(self.attrs.get("complete"))
+        """Marked complete, and every done flag still set."""
+        return bool(self.attrs.get("complete")) and bool(self.done().all())
 
     # ------------------------------------------------------------------ partial views
 
@@ -455,6 +526,10 @@ class Store:
             )
         shape = (num_views, self.num_sequences)
         group.create_array("done", shape=shape, dtype=bool, chunks=(1, 1), fill_value=0)
+        tail = (len(_VIEW_ARRAYS), _DIGEST_BYTES)
+        group.create_array(
+            "digest", shape=(*shape, *tail), dtype=np.uint8, chunks=(1, 1, *tail), fill_value=0
+        )
         return name
 
     def write_view(
@@ -468,14 +543,19 @@ class Store:
         view_set: str | None = None,
     ) -> None:
         """Write view `v` of sequence `s`: bit-packed visibility [T, N/8], camera [T, 4, 4],
-        intrinsics [T, 3, 3] (its done flag is set separately)."""
+        intrinsics [T, 3, 3], then their digests (its done flag is set separately)."""
         group = f"view/{self.view_set_name(view_set)}"
         start, stop = self.frame_range(s)
         t, n = stop - start, self.points_per_frame
         values = {
-            f"{group}/visible": (visible_packed, (t, n // 8), np.uint8),
-            f"{group}/camera": (camera, (t, 4, 4), np.float32),
-            f"{group}/intrinsics": (intrinsics, (t, 3, 3), np.float32),
+            f"{group}/{name}": (value, shape, dtype)
+            for name, value, shape, dtype in zip(
+                _VIEW_ARRAYS,
+                (visible_packed, camera, intrinsics),
+                ((t, n // 8), (t, 4, 4), (t, 3, 3)),
+                (np.uint8, np.float32, np.float32),
+                strict=True,
+            )
         }
         for name, (value, shape, dtype) in values.items():
             if value.shape != shape or value.dtype != dtype:
@@ -485,6 +565,7 @@ class Store:
                 )
         arrays = {name: value for name, (value, _, _) in values.items()}
         self._write_frames(arrays, (v,), start, stop, lock, group)
+        self._write_digests(f"{group}/digest", (v, s), arrays)
 
     def mark_view_done(self, v: int, s: int, view_set: str | None = None) -> None:
         self._view_array(view_set, "done")[v, s] = True
@@ -521,9 +602,7 @@ class Store:
         """Sequence `s` (optionally a slice of its frames, step >= 1) as arrays in memory."""
         window = self._frames(s, frames)
         arrays = {
-            name: self._read(self._root[f"frame/{name}"], window)
-            for name in _FRAME_ARRAYS
-            if name in self._root["frame"]
+            name: self._read(self._root[f"frame/{name}"], window) for name in self.frame_arrays
         }
         return SequenceData(name=self.names[s], **arrays)
 
@@ -552,6 +631,104 @@ class Store:
         array = self._root[f"frame/{name}"]
         for start in range(0, self.num_frames, self.shard_frames):
             yield array[start : start + self.shard_frames]
+
+    # ------------------------------------------------------------------ items and their files
+
+    def items_done(
+        self, sequences: Iterable[int] | None = None, view_sets: Iterable[str] = ()
+    ) -> list[Item]:
+        """The done items of these sequences (None: all): the sequences, then the views of
+        them in each of `view_sets`, view by view."""
+        chosen = np.arange(self.num_sequences)
+        if sequences is not None:
+            chosen = np.asarray(list(sequences), np.int64)
+        items = [Item(int(s)) for s in chosen[self.done()[chosen]]]
+        for name in view_sets:
+            done = self.views_done(name)[:, chosen]
+            items += [Item(int(chosen[j]), name, int(v)) for v, j in np.argwhere(done)]
+        return items
+
+    def is_done(self, item: Item) -> bool:
+        if item.view_set is None:
+            return bool(self._root["seq/done"][item.sequence])
+        return bool(self._view_array(item.view_set, "done")[item.view, item.sequence])
+
+    def describe(self, item: Item) -> str:
+        """'sequence NAME', or 'view V of sequence NAME in view set SET'."""
+        name = f"sequence {self.names[item.sequence]!r}"
+        return (
+            name
+            if item.view_set is None
+            else f"view {item.view} of {name} in view set {item.view_set!r}"
+        )
+
+    def parts(self, item: Item) -> list[Part]:
+        """The arrays an item is written to, each with the shards its frames lie in, in the
+        order of its digests."""
+        start, stop = self.frame_range(item.sequence)
+        if item.view_set is None:
+            arrays, lead = [f"frame/{name}" for name in self.frame_arrays], ()
+        else:
+            arrays, lead = [f"view/{item.view_set}/{name}" for name in _VIEW_ARRAYS], (item.view,)
+        return [Part(a, lead, self._shard_files(a, lead, start, stop)) for a in arrays]
+
+    def _shard_files(
+        self, array: str, lead: tuple[int, ...], start: int, stop: int
+    ) -> tuple[StoreFile, ...]:
+        """The shard files of frames [start, stop) of an array on the frame grid after `lead`."""
+        node = self._metadata(array)
+        inner = math.prod(s // c for s, c in zip(node.shards, node.chunks, strict=True))
+        rest = (0,) * (node.ndim - len(lead) - 1)
+        size = node.shards[len(lead)]
+        return tuple(
+            StoreFile(
+                f"{array}/{node.metadata.encode_chunk_key((*lead, i, *rest))}",
+                inner,
+                range(max(start, i * size), min(stop, (i + 1) * size)),
+            )
+            for i in range(start // size, (stop - 1) // size + 1)
+        )
+
+    def _metadata(self, array: str) -> zarr.Array:
+        """An array opened once for its metadata (grid, key encoding): opening reads a file, and
+        the checks ask for the same few arrays for every item."""
+        if array not in self._opened:
+            self._opened[array] = self._root[array]
+        return self._opened[array]
+
+    def digest_file(self, item: Item) -> StoreFile:
+        """The file that holds an item's digests."""
+        if item.view_set is None:
+            array, index = "seq/digest", (item.sequence,)
+        else:
+            array, index = f"view/{item.view_set}/digest", (item.view, item.sequence)
+        key = self._metadata(array).metadata.encode_chunk_key((*index, 0, 0))
+        return StoreFile(f"{array}/{key}", 0)
+
+    def stored_digests(self, view_set: str | None = None) -> np.ndarray:
+        """uint8 [S, arrays, 16] of the sequences (a view set's: [V, S, arrays, 16]): the
+        digests written with each item, its arrays in the order of `parts`."""
+        array = "seq/digest" if view_set is None else f"view/{view_set}/digest"
+        return self._root[array][:]
+
+    def read_frames(self, part: Part, frames: range) -> np.ndarray:
+        """Store frames `frames` of one of an item's arrays, as stored."""
+        return self._read(self._root[part.array], frames, part.lead)
+
+    def unmark(self, items: Iterable[Item]) -> None:
+        """Clear the done flags of items (and the store's `complete` with a sequence's), so
+        that the run that wrote them writes them again."""
+        for item in items:
+            if item.view_set is None:
+                self._root["seq/done"][item.sequence] = False
+                self._root.attrs["complete"] = self.attrs["complete"] = False
+            else:
+                self._view_array(item.view_set, "done")[item.view, item.sequence] = False
+
+    def remove_file(self, path: str) -> None:
+        """Delete a file of the store (relative to it) that cannot be read; zarr then reads its
+        fill value."""
+        (self.path / path).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ checking
 

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.integrity import require_undamaged
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SPLITS
 from c2p4d.pipeline.store import Store
@@ -100,6 +101,9 @@ class ClipDataset(IterableDataset):
         self.span = (self.clip_frames - 1) * frame_stride + 1  # store frames a clip covers
         self.view_set = self._check_views(view_set) if partial_views else None
         self.num_views = self.store.num_views(self.view_set) if partial_views else 0
+        # A lost or truncated file reads as zeros or fails mid-epoch: refuse it here.
+        view_sets = [self.view_set] if self.view_set else []
+        require_undamaged(self.store, self.store.items_done(self.sequence_ids, view_sets))
         self.up = np.asarray(self.store.world_up or (0.0, 0.0, 1.0), np.float64)
         self.has_features = bool(self.store.feature_names)
 
