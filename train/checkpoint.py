@@ -50,12 +50,8 @@ def save(
 ) -> Path:
     """Write the checkpoint after `epoch` epochs; returns its weights file."""
     folder = Path(run_dir) / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
     stem = f"epoch-{epoch:04d}"
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in weights.items()}
-    header = {"format_version": str(FORMAT_VERSION), "epoch": str(epoch)}
-    header.update({k: json.dumps(v) for k, v in meta.items()})
-    _atomic(folder / f"{stem}.safetensors", lambda p: save_file(tensors, str(p), header))
+    save_weights(folder / f"{stem}.safetensors", epoch, weights, meta)
     _atomic(folder / f"{stem}.pt", lambda p: torch.save(state, p))
     latest = {"epoch": epoch, "weights": f"{stem}.safetensors", "state": f"{stem}.pt"}
     _atomic(folder / "latest.json", lambda p: p.write_text(json.dumps(latest)))
@@ -63,6 +59,19 @@ def save(
         old.unlink(missing_ok=True)
         old.with_suffix(".pt").unlink(missing_ok=True)
     return folder / f"{stem}.safetensors"
+
+
+def save_weights(
+    path: Path, epoch: int, weights: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> Path:
+    """Weights alone, with `meta` in the header, written atomically (e.g. the model that the
+    val split picked, beside the epoch checkpoints)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in weights.items()}
+    header = {"format_version": str(FORMAT_VERSION), "epoch": str(epoch)}
+    header.update({k: json.dumps(v) for k, v in meta.items()})
+    _atomic(path, lambda p: save_file(tensors, str(p), header))
+    return path
 
 
 def weights_path(source: str | Path) -> Path:

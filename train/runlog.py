@@ -24,9 +24,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, config: dict[str, Any], *, main: bool, start_epoch: int):
+    """`scores` are the epochs.csv columns drawn right of the losses (in percent)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        *,
+        main: bool,
+        start_epoch: int,
+        scores: tuple[str, ...] = ("probe_acc", "probe_chance"),
+    ):
         self.dir = Path(run_dir)
         self.main = main
+        self.scores = scores
         self.writer = None
         if not main:
             return
@@ -76,7 +87,7 @@ class RunLog:
             return list(csv.DictReader(handle))
 
     def plot(self) -> Path:
-        """curves.png: loss terms per epoch (left) and the probe's accuracy (right)."""
+        """curves.png: loss terms per epoch (left) and the scores, e.g. the probe's (right)."""
         rows = self.rows("epochs.csv")
         epochs = [int(r["epoch"]) for r in rows]
         losses = [k for k in rows[-1] if k in ("loss", "geo") or k.startswith("t")]
@@ -86,12 +97,13 @@ class RunLog:
         left.set(xlabel="epoch", ylabel="loss", title="distillation loss terms")
         if losses:
             left.legend()
-        for key in ("probe_acc", "probe_chance"):
-            if key in rows[-1]:
-                style = "--" if key == "probe_chance" else "-"
-                right.plot(epochs, [_num(r[key]) for r in rows], style, marker="o", label=key)
-        right.set(xlabel="epoch", ylabel="accuracy (%)", title="k-NN probe on val")
-        if "probe_acc" in rows[-1]:
+        drawn = [key for key in self.scores if key in rows[-1]]
+        for key in drawn:
+            style = "--" if key.endswith("chance") else "-"
+            right.plot(epochs, [_num(r[key]) for r in rows], style, marker="o", label=key)
+        title = "k-NN probe on val" if self.scores[0] == "probe_acc" else "on val"
+        right.set(xlabel="epoch", ylabel="%", title=title)
+        if drawn:
             right.legend()
         fig.tight_layout()
         path = self.dir / "curves.png"
