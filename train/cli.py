@@ -175,3 +175,156 @@ def cluster_pretrain(
     if result.returncode:
         raise ConfigError(f"sbatch refused {path}: {result.stderr.strip()}")
     click.echo(result.stdout.strip())
+
+
+@main.command()
+@click.option(
+    "--task",
+    default="hoi4d-actseg",
+    show_default=True,
+    help="hoi4d-actseg (per frame), hoi4d-semseg (per point), synthia (per point, rgb) or msr "
+    "(per clip).",
+)
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    help="Default: the task's real dataset in --data if ingested, else its built-in stand-in "
+    "(synth-hoi, synth-street, synth-gesture).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Where the default stores are.",
+)
+@click.option(
+    "--init",
+    type=click.Path(path_type=Path),
+    help="A C2P pretraining run (its last checkpoint) or .safetensors: its student trunk "
+    "starts the model. Default: from scratch.",
+)
+@click.option("--labels", type=float, help="Percent of the training sequences with labels.")
+@click.option("--freeze", is_flag=True, help="Train the head alone (a linear probe).")
+@click.option(
+    "--preset",
+    type=click.Choice(["small", "paper"]),
+    default="small",
+    show_default=True,
+    help="small: minutes on a laptop CPU; paper: the reference's sizes and schedule.",
+)
+@click.option("--backbone", type=click.Choice(["p4transformer", "pptr"]), help="The backbone.")
+@click.option("--epochs", type=int, help="Epochs (a resumed run may be given more).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto.")
+@click.option("--workers", type=int, help="DataLoader workers per process.")
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any config field by dotted name, e.g. -o optim.lr=0.02 -o data.points=1024 "
+    "-o evaluation.every=2 -o seed=1 (see config.json of a run).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="The run directory. Default: runs/finetune-<task>-<preset>[-init][-labelsP][-frozen].",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    help="Continue this run from its last checkpoint, with its own config.",
+)
+@click.option("--overwrite", is_flag=True, help="Delete the run directory first if it exists.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (log files only).")
+def finetune(
+    task: str,
+    store: Path | None,
+    data_dir: Path,
+    init: Path | None,
+    labels: float | None,
+    freeze: bool,
+    preset: str,
+    backbone: str | None,
+    epochs: int | None,
+    device: str | None,
+    workers: int | None,
+    options: tuple[str, ...],
+    out: Path | None,
+    resume: Path | None,
+    overwrite: bool,
+    no_progress: bool,
+) -> None:
+    """Fine-tune a task model (paper section 4) from a C2P pretraining or from scratch. Writes
+    the run directory: config.json, labelled.txt (the training sequences whose labels it
+    used), init.json (what --init loaded), steps.csv, epochs.csv (with the val scores),
+    tensorboard/, curves.png and checkpoints/ (best.safetensors: the epoch val picked).
+    `c2p-train evaluate RUN` then scores it on the test split."""
+    import shutil
+
+    from c2p4d.train.config import finetune_preset
+    from c2p4d.train.finetune import finetune as run_finetuning
+    from c2p4d.train.finetune import resumed_config
+    from c2p4d.train.tasks import default_store
+
+    assignments = list(options)
+    for key, value in (
+        ("model.backbone", backbone),
+        ("init", init),
+        ("labels", labels),
+        ("freeze", freeze or None),
+        ("optim.epochs", epochs),
+        ("device", device),
+        ("data.workers", workers),
+    ):
+        if value is not None:
+            assignments.append(f"{key}={value}")
+    if resume:
+        config = override(resumed_config(resume), assignments)
+        run_dir = resume
+    else:
+        config = finetune_preset(task, preset)
+        chosen = store or default_store(task, data_dir)
+        config = override(config, [f"data.store={chosen}", *assignments])
+        suffix = "".join(
+            part
+            for part, wanted in (
+                ("-init", config.init),
+                (f"-labels{config.labels:g}", config.labels < 100),
+                ("-frozen", config.freeze),
+            )
+            if wanted
+        )
+        run_dir = out or Path("runs") / f"finetune-{task}-{preset}{suffix}"
+        if overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        if (run_dir / "checkpoints" / "latest.json").exists():
+            raise ConfigError(
+                f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
+                "another --out"
+            )
+    summary = run_finetuning(config, run_dir, resume=bool(resume), progress=not no_progress)
+    click.echo(summary.line())
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--png", is_flag=True, help="Also draw the task's pictures into RUN.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--workers", type=int, help="DataLoader workers. Default: the run's.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def evaluate(run: Path, png: bool, device: str, workers: int | None, no_progress: bool) -> None:
+    """Score fine-tuning run RUN on its store's test split, with the weights the val split
+    picked: prints the paper's metrics for its task, writes RUN/metrics.json and
+    RUN/predictions.npz (the predicted and true labels of every test sequence), and with --png
+    a picture (timelines.png, segmentation.png or confusion.png)."""
+    from c2p4d.train.distributed import resolve_device
+    from c2p4d.train.evaluate import evaluate_run
+
+    report = evaluate_run(
+        run, device=resolve_device(device), workers=workers, png=png, progress=not no_progress
+    )
+    click.echo(report.table)
+    click.echo("wrote " + ", ".join(str(path) for path in report.files))

@@ -477,13 +477,14 @@ FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "small": {
             "data": {
                 "clip_frames": 3,
-                "points": 1024,
-                "clips_per_sequence": 4,
+                "points": 512,
+                "clips_per_sequence": 2,
                 "rotate": False,
                 **_NO_JITTER,
             },
             "model": {**_SMALL_SEGMENTATION, "radius": 0.15, "mlp_dim": 512},
             "optim": _SMALL_OPTIM,
+            "evaluation": {"start_step": 15},  # every fifth three-frame clip
         },
     },
     "synthia": {
@@ -500,8 +501,8 @@ FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             },
         },
         "small": {
-            "data": {"clip_frames": 3, "points": 2048, "clips_per_sequence": 4, **_NO_JITTER},
-            "model": {**_SMALL_SEGMENTATION, "radius": 1.0, "mlp_dim": 512},
+            "data": {"clip_frames": 3, "points": 1024, "clips_per_sequence": 4, **_NO_JITTER},
+            "model": {**_SMALL_SEGMENTATION, "radius": 1.5, "mlp_dim": 512},
             "optim": _SMALL_OPTIM,
         },
     },
@@ -536,6 +537,7 @@ FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             },
             "model": SMALL_TRUNK,
             "optim": _SMALL_OPTIM,
+            "evaluation": {"start_step": 2},
         },
     },
 }

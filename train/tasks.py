@@ -1,0 +1,160 @@
+"""The paper's four fine-tuning tasks as one table: what a task predicts, from which store,
+scored how. The loop and the evaluation read this table; they hold no per-task branches.
+
+    task           target (clip key)  per    default store           selects on
+    hoi4d-actseg   action             frame  hoi4d, else synth-hoi    frame accuracy
+    hoi4d-semseg   point_label        point  hoi4d-semseg, synth-hoi  mIoU
+    synthia        point_label        point  synthia, synth-street    mIoU
+    msr            label              clip   msr-action3d, synth-gesture   video accuracy
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.seeding import seed_from
+from c2p4d.pipeline.store import Store
+from c2p4d.train.config import ConfigError
+
+SPLIT_TRAIN = 0
+
+# The store array each target lives in, the names that label it, and the datasets whose
+# stores carry it (their sources fill it).
+LABELS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "action": ("frame/action", "action_names", ("hoi4d", "synth-hoi", "synth-gesture", "mocap")),
+    "point_label": (
+        "frame/point_label",
+        "class_names",
+        ("hoi4d-semseg", "synthia", "synth-hoi", "synth-street", "synth-gesture", "mocap"),
+    ),
+    "label": ("seq/label", "label_names", ("msr-action3d", "synth-gesture", "synth-hoi", "mocap")),
+}
+FEATURE_DATASETS = ("synthia", "synth-street")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One row of the table.
+
+    kind: frames (one label per frame of a whole sequence), points (per point of short clips)
+      or clips (one label per clip; a video's is the sum of its clips' probabilities).
+    datasets: the stores used when none is given, the first found under the data folder
+      (the real dataset first, the built-in stand-in last).
+    score: the metric that picks the model on the val split.
+    eval_step: frames between evaluated clip starts: 1 (every start, as P4Transformer's MSR
+      test and a strided whole sequence's phases), or 0 for one clip after another (HOI4D
+      semseg's test clips).
+    excluded: per dataset, label ids left out of the mIoU (HOI4D_SemSeg skips ids 0 and 1).
+    absent: a class absent from the truth is skipped (HOI4D_SemSeg) or counts 0 (Synthia).
+    """
+
+    name: str
+    target: str
+    kind: Literal["frames", "points", "clips"]
+    datasets: tuple[str, ...]
+    score: str
+    eval_step: int
+    excluded: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    absent: Literal["skip", "zero"] = "skip"
+
+    def label_names(self, store: Store) -> list[str]:
+        return list(getattr(store, LABELS[self.target][1]))
+
+    def check_store(self, store: Store, in_channels: int) -> None:
+        """The store has this task's labels, and the features the model reads."""
+        array, names, holders = LABELS[self.target]
+        if not getattr(store, names):
+            raise DataError(
+                f"{store.path} ({store.dataset}) has no {array} labels, which {self.name} "
+                f"needs; stores of {', '.join(holders)} have them (pass one with --store)"
+            )
+        if in_channels and len(store.feature_names) != in_channels:
+            raise DataError(
+                f"{store.path} ({store.dataset}) has {len(store.feature_names)} feature "
+                f"channels per point (frame/features), the {self.name} model reads "
+                f"{in_channels}; stores of {', '.join(FEATURE_DATASETS)} have rgb"
+            )
+
+    def miou_classes(self, store: Store) -> list[int]:
+        skip = self.excluded.get(store.dataset, ())
+        return [c for c in range(len(self.label_names(store))) if c not in skip]
+
+    def eval_start_step(self, clip_frames: int, frame_stride: int, configured: int) -> int:
+        if configured:
+            return configured
+        return self.eval_step or max(1, clip_frames * frame_stride)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the labelled targets (label -1: none), whatever the logits'
+        shape ([B,C], [B,T,C] or [B,T,N,C]); 0 with a gradient when nothing is labelled."""
+        target = target.reshape(-1)
+        flat = logits.reshape(-1, logits.shape[-1]).float()
+        total = F.cross_entropy(flat, target, ignore_index=-1, reduction="sum")
+        return total / (target >= 0).sum().clamp(min=1)
+
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task("hoi4d-actseg", "action", "frames", ("hoi4d", "synth-hoi"), "accuracy", 1),
+        Task(
+            "hoi4d-semseg",
+            "point_label",
+            "points",
+            ("hoi4d-semseg", "synth-hoi"),
+            "miou",
+            0,
+            excluded={"hoi4d-semseg": (0, 1)},
+        ),
+        Task(
+            "synthia",
+            "point_label",
+            "points",
+            ("synthia", "synth-street"),
+            "miou",
+            0,
+            absent="zero",
+        ),
+        Task("msr", "label", "clips", ("msr-action3d", "synth-gesture"), "video_accuracy", 1),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def default_store(task: str, data_dir: Path) -> Path:
+    """The real dataset's store under data_dir if it is there, else the built-in stand-in's."""
+    datasets = get_task(task).datasets
+    for dataset in datasets:
+        path = Path(data_dir) / f"{dataset}.zarr"
+        if path.exists():
+            return path
+    raise ConfigError(
+        f"no store for {task} in {data_dir}/ ({', '.join(f'{d}.zarr' for d in datasets)}): "
+        f"make one with `c2p-data ingest --dataset {datasets[-1]} --out {data_dir}`, or pass "
+        "--store"
+    )
+
+
+def labelled_sequences(store: Store, percent: float, seed: int) -> np.ndarray:
+    """Store indices of the training sequences whose labels fine-tuning uses: the first
+    `percent` % in an order drawn from (dataset, seed, name) alone, so that every run with
+    that seed takes the same ones and a smaller share is part of every larger one."""
+    train = np.flatnonzero(store.splits == SPLIT_TRAIN)
+    if not len(train):
+        raise DataError(f"{store.path} has no training sequences")
+    names = store.names
+    order = sorted(train, key=lambda s: seed_from("c2p4d.labels", store.dataset, seed, names[s]))
+    count = max(1, int(np.ceil(len(train) * percent / 100 - 1e-9)))
+    return np.sort(np.asarray(order[:count], dtype=np.int64))
