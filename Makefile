@@ -15,6 +15,9 @@ BACKBONE ?=
 TASK     ?= hoi4d-actseg
 EPOCHS   ?=
 RUN      ?= $(RUNS)/pretrain-$(DATASET)-$(PRESET)
+INIT     ?=
+LABELS   ?=
+PNG      ?=
 NODES    ?= 1
 GPUS     ?= 1
 OPTS     ?=
@@ -27,9 +30,16 @@ SRC_OPT      = $(if $(SRC),--source $(SRC))
 SEQUENCE_OPT = $(if $(SEQUENCE),--sequence $(SEQUENCE))
 PRETRAIN_OPT = --store $(STORE) --task $(TASK) --preset $(PRESET) \
 	$(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(OPTS)
+# Fine-tuning finds TASK's store in DATA unless STORE is given; its run is RUN when given.
+FINETUNE_RUN = $(if $(filter-out file,$(origin RUN)),$(RUN),$(RUNS)/finetune-$(TASK)-$(PRESET)$(if \
+	$(INIT),-init)$(if $(LABELS),-labels$(LABELS)))
+FINETUNE_OPT = --task $(TASK) --preset $(PRESET) --data $(DATA) \
+	$(if $(filter-out file,$(origin STORE)),--store $(STORE)) $(if $(INIT),--init $(INIT)) \
+	$(if $(LABELS),--labels $(LABELS)) $(if $(BACKBONE),--backbone $(BACKBONE)) \
+	$(if $(EPOCHS),--epochs $(EPOCHS)) $(OPTS)
 
 .PHONY: help setup test lint demo ingest partial-views info preview preview-views bench \
-	pretrain demo-pretrain cluster-pretrain
+	pretrain demo-pretrain cluster-pretrain ablation finetune evaluate demo-finetune demo-evaluate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -48,7 +58,7 @@ test:  ## run the test suite
 lint:  ## check formatting and lint
 	ruff format --check . && ruff check .
 
-demo: ingest partial-views info preview preview-views demo-pretrain  ## the main job end to end, built-in data
+demo: ingest partial-views info preview preview-views demo-pretrain demo-finetune demo-evaluate  ## the main job end to end, built-in data
 
 ingest:  ## read DATASET (from SRC for real data) into DATA/DATASET.zarr
 	c2p-data ingest --dataset $(DATASET) --out $(DATA) $(SRC_OPT) $(WORKERS_OPT)
@@ -71,9 +81,25 @@ pretrain:  ## C2P pretraining of TASK's trunk on STORE into RUN (PRESET=small|pa
 demo-pretrain:  ## a short small pretraining on the demo store (runs/demo-pretrain, redone each time)
 	c2p-train pretrain --store $(STORE) --preset small --out $(RUNS)/demo-pretrain --overwrite
 
+finetune:  ## fine-tune TASK (INIT=pretraining run, LABELS=10|20|40|80, STORE=, PRESET=) into RUN
+	c2p-train finetune $(FINETUNE_OPT) --out $(FINETUNE_RUN)
+
+evaluate:  ## the test metrics of fine-tuning run RUN: a table, metrics.json, predictions.npz (PNG=1: pictures)
+	c2p-train evaluate $(FINETUNE_RUN) $(if $(PNG),--png)
+
+demo-finetune:  ## a short fine-tuning of the demo's pretraining on hoi4d-actseg (runs/demo-finetune, redone)
+	c2p-train finetune --task hoi4d-actseg --store $(STORE) --preset small \
+		--init $(RUNS)/demo-pretrain --epochs 4 --out $(RUNS)/demo-finetune --overwrite
+
+demo-evaluate:  ## its test metrics and action timelines (runs/demo-finetune/timelines.png)
+	c2p-train evaluate $(RUNS)/demo-finetune --png
+
 cluster-pretrain:  ## submit a SLURM pretraining on NODES x GPUS (DRY_RUN=1 prints the script)
 	c2p-train cluster-pretrain --nodes $(NODES) --gpus-per-node $(GPUS) $(if $(DRY_RUN),--dry-run) \
 		$(PRETRAIN_OPT) --out $(RUN)
+
+ablation:  ## the paper's comparisons at small scale -> ablation/report.md (QUICK=1: tiny, minutes)
+	c2p-train ablation $(if $(QUICK),--quick --out ablation-quick,--store $(STORE))
 
 bench:  ## print the benchmark tables (BENCH="kernels models" for some; QUICK=1 for tiny sizes)
 	$(PYTHON) benchmarks/run.py $(BENCH) $(if $(QUICK),--quick)

@@ -1,0 +1,82 @@
+"""make ablation: claims judged from seeds, every table reported, and the quick run end to end."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from c2p4d.train.ablation import METRICS, TABLES, AblationConfig, run, slug
+
+# Mean test accuracy a fake fine-tuning reaches after each pretraining row, per seed offset.
+ACCURACY = {
+    "scratch": 40.0,
+    "C2P": 52.0,
+    "VideoMAE": 44.0,
+    "STRL": 43.0,
+    "C2C": 51.5,  # within noise of C2P: that claim must not hold
+    "P2P": 45.0,
+    "symmetric teacher": 47.0,
+    "random views": 48.0,
+    "window 1": 46.0,
+    "window 5": 50.0,
+    "window 5, ±2 only": 51.0,
+    "single predictor": 49.0,
+    "one-pixel occlusion": 52.0,
+}
+ROWS_BY_SLUG = {slug(name): name for name in ACCURACY}  # pretraining runs are named so
+
+
+def fake_runs(calls):
+    def pretrain(options, seed, run_dir):
+        calls.append(("pretrain", options, seed))
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "checkpoints" / "latest.json").write_text("{}")
+
+    def finetune(init, labels, seed, run_dir):
+        calls.append(("finetune", init, labels, seed))
+        name = "scratch" if init is None else ROWS_BY_SLUG[init.parent.name]
+        accuracy = ACCURACY[name] + labels / 10 + (seed - 1) * 1.0
+        return {m: accuracy for m in METRICS}
+
+    return pretrain, finetune
+
+
+def test_every_cell_and_claim_from_seeds(tmp_path):
+    calls = []
+    config = AblationConfig(store="s", out=str(tmp_path), seeds=3, labels=(10, 100))
+    report = run(config, *fake_runs(calls), echo=lambda line: None)
+    text = report.read_text()
+    for table in TABLES:
+        assert f"## {table.title}" in text
+    pretrainings = [c for c in calls if c[0] == "pretrain"]
+    assert len(pretrainings) == 3 * (len(ACCURACY) - 1)  # once per (row, seed), shared
+    results = json.loads((tmp_path / "results.json").read_text())
+    c2p = next(c for c in results["cells"] if c["row"] == "C2P" and c["labels"] == 10)
+    assert c2p["values"]["accuracy"] == [52.0, 53.0, 54.0]
+    assert c2p["mean"]["accuracy"] == pytest.approx(53.0) and c2p["std"]["accuracy"] == 1.0
+    claims = {c["claim"]: c["holds"] for c in results["claims"]}
+    assert claims["C2P beats scratch at the ablation's labels by >= 8 points"]
+    assert not claims["C2P beats C2C"]  # 0.5 apart with a std of 1: noise
+    assert claims["C2P beats P2P"]
+    assert "✘ C2P beats C2C" in text and "✔ C2P beats STRL" in text
+    assert (tmp_path / "data-efficiency.png").stat().st_size > 0
+    calls.clear()
+    run(config, *fake_runs(calls), echo=lambda line: None)  # a rerun resumes: nothing redone
+    assert calls == []
+
+
+def test_quick_ablation_reports_every_table_with_finite_numbers(tmp_path):
+    command = [sys.executable, "-m", "c2p4d.train", "ablation", "--quick", "--seeds", "1",
+               "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = {c["row"] for c in results["cells"]}
+    assert rows == {name for table in TABLES for name in table.rows}
+    for cell in results["cells"]:
+        assert all(math.isfinite(v) for v in cell["mean"].values()), cell
+    text = (tmp_path / "report.md").read_text()
+    assert all(f"## {table.title}" in text for table in TABLES)
+    assert "ablation done in" in result.stdout

@@ -1,0 +1,391 @@
+"""`make ablation`: the paper's comparisons at a reduced scale, measured, with every cell's seeds.
+
+Each row of a table is a pretraining setting (or none: from scratch); each cell fine-tunes
+`hoi4d-actseg` from that row's pretrained trunk on a share of the labels and evaluates it once
+on the test split. Pretraining runs once per (row, seed) and is shared by every fine-tuning that
+starts from it; fine-tuning seeds vary with it. Runs are kept under OUT/runs, so a killed
+ablation resumes where it stopped. Writes OUT/report.md (tables, claims with ✔ or ✘, sizes and
+minutes, the command), OUT/results.json (every cell: mean, std, per-seed values, settings) and
+OUT/*.png (data-efficiency curves, one bar chart per table).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+METRICS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One pretraining setting: options of `c2p-train pretrain` (None: no pretraining)."""
+
+    name: str
+    pretrain: tuple[str, ...] | None
+
+
+ROWS = {
+    row.name: row
+    for row in (
+        Row("scratch", None),
+        Row("C2P", ()),
+        Row("VideoMAE", ("method=videomae",)),
+        Row("STRL", ("method=strl",)),
+        Row("C2C", ("c2p.distillation=c2c",)),
+        Row("P2P", ("c2p.distillation=p2p",)),
+        Row("symmetric teacher", ("c2p.teacher_arch=symmetric",)),
+        Row("random views", ("data.view_set=random",)),
+        Row("window 1", ("c2p.window=1",)),
+        Row("window 5", ("c2p.window=5",)),
+        Row("window 5, ±2 only", ("c2p.window=5-outer",)),
+        Row("single predictor", ("c2p.predictor=single",)),
+        Row("one-pixel occlusion", ("data.view_set=sweep-pixel",)),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    rows: tuple[str, ...]
+    all_labels: bool = False  # every label share, else the ablation's one
+
+
+TABLES = (
+    Table("Data efficiency (paper Table 6)", ("scratch", "C2P", "VideoMAE", "STRL"), True),
+    Table("Distillation strategy (Table 5)", ("C2P", "C2C", "P2P")),
+    Table("Teacher (section 3.2)", ("C2P", "symmetric teacher")),
+    Table("Views (section 3.1)", ("C2P", "random views")),
+    Table(
+        "Window and predictors (Tables 7-8)",
+        ("window 1", "C2P", "window 5", "window 5, ±2 only", "single predictor"),
+    ),
+    Table("Beyond the paper: does faithful occlusion matter?", ("C2P", "one-pixel occlusion")),
+)
+
+# (claim, better row, worse row, the margin in accuracy points the better must win by)
+CLAIMS = (
+    ("C2P beats scratch at the ablation's labels by >= 8 points", "C2P", "scratch", 8.0),
+    ("C2P beats VideoMAE", "C2P", "VideoMAE", 0.0),
+    ("C2P beats STRL", "C2P", "STRL", 0.0),
+    ("C2P beats C2C", "C2P", "C2C", 0.0),
+    ("C2P beats P2P", "C2P", "P2P", 0.0),
+    ("asymmetric beats symmetric", "C2P", "symmetric teacher", 0.0),
+    ("trajectory views beat random views", "C2P", "random views", 0.0),
+    ("per-offset predictors beat a single one", "C2P", "single predictor", 0.0),
+)
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """Sizes of the experiment; the defaults aim at about an hour on 2 CPU cores."""
+
+    store: str = "data/synth-hoi.zarr"
+    out: str = "ablation"
+    seeds: int = 3
+    labels: tuple[int, ...] = (10, 20, 40, 80, 100)
+    ablation_labels: int = 10  # the label share at which tables 2-6 compare
+    preset: str = "small"
+    pretrain_epochs: int = 6
+    finetune_epochs: int = 8
+    pretrain_options: tuple[str, ...] = ()  # for every pretraining, e.g. data.points=256
+    finetune_options: tuple[str, ...] = ()
+    tables: tuple[str, ...] = field(default_factory=lambda: tuple(t.title for t in TABLES))
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError("--seeds must be >= 1 (3 or more to tell a difference from noise)")
+        if self.ablation_labels not in self.labels:
+            raise ValueError(f"--ablation-labels {self.ablation_labels} is not among --labels")
+
+
+# (row pretraining options, seed, run dir) -> None and (init run or None, labels, seed, run dir)
+# -> test metrics: what the ablation needs of pretraining and fine-tuning, injected so the
+# runner is testable and the CLI wires the real ones.
+Pretrain = Callable[[tuple[str, ...], int, Path], None]
+Finetune = Callable[[Path | None, int, int, Path], dict[str, float]]
+
+
+@dataclass
+class Cell:
+    row: str
+    labels: int
+    values: dict[str, list[float]]  # metric -> one value per seed
+    minutes: float
+
+    def mean(self, metric: str) -> float:
+        return statistics.fmean(self.values[metric])
+
+    def std(self, metric: str) -> float:
+        v = self.values[metric]
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
+
+def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=print) -> Path:
+    """Every table's cells, then the report; returns the report's path."""
+    out = Path(config.out)
+    runs = out / "runs"
+    tables = [t for t in TABLES if t.title in config.tables]
+    cells: dict[tuple[str, int], Cell] = {}
+    pretrain_minutes: dict[str, float] = {}
+    for table in tables:
+        for name in table.rows:
+            for labels in config.labels if table.all_labels else (config.ablation_labels,):
+                if (name, labels) in cells:
+                    continue
+                row = ROWS[name]
+                values: dict[str, list[float]] = {m: [] for m in METRICS}
+                began = time.perf_counter()
+                for seed in range(config.seeds):
+                    init = None
+                    if row.pretrain is not None:
+                        init = runs / "pretrain" / slug(name) / f"seed{seed}"
+                        if not (init / "checkpoints" / "latest.json").exists():
+                            shutil.rmtree(init, ignore_errors=True)
+                            started = time.perf_counter()
+                            pretrain(row.pretrain, seed, init)
+                            pretrain_minutes[name] = (
+                                pretrain_minutes.get(name, 0.0)
+                                + (time.perf_counter() - started) / 60
+                            )
+                    run_dir = runs / "finetune" / slug(name) / f"labels{labels}-seed{seed}"
+                    metrics = _cached(finetune, init, labels, seed, run_dir)
+                    for metric in METRICS:
+                        values[metric].append(float(metrics[metric]))
+                minutes = (time.perf_counter() - began) / 60
+                cells[name, labels] = Cell(name, labels, values, minutes)
+                echo(
+                    f"{name:>22} {labels:3d} % labels: accuracy "
+                    f"{cells[name, labels].mean('accuracy'):.1f} ± "
+                    f"{cells[name, labels].std('accuracy'):.1f}"
+                )
+    return write_report(config, tables, cells, pretrain_minutes)
+
+
+def _cached(
+    finetune: Finetune, init: Path | None, labels: int, seed: int, run_dir: Path
+) -> dict[str, float]:
+    """A fine-tuning's test metrics, computed once (kept as ablation.json in its run)."""
+    path = run_dir / "ablation.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    shutil.rmtree(run_dir, ignore_errors=True)
+    metrics = finetune(init, labels, seed, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics))
+    return metrics
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def claims(
+    config: AblationConfig, cells: dict[tuple[str, int], Cell]
+) -> list[tuple[str, bool, str]]:
+    """(claim, holds, numbers): a claim holds when the better row's mean accuracy beats the
+    worse one's by the margin and by more than one std of each."""
+    out = []
+    labels = config.ablation_labels
+    for text, better, worse, margin in CLAIMS:
+        a, b = cells.get((better, labels)), cells.get((worse, labels))
+        if a is None or b is None:
+            continue
+        gap = a.mean("accuracy") - b.mean("accuracy")
+        holds = gap >= margin and gap > max(a.std("accuracy"), b.std("accuracy"))
+        numbers = (
+            f"{better} {a.mean('accuracy'):.1f} ± {a.std('accuracy'):.1f} vs {worse} "
+            f"{b.mean('accuracy'):.1f} ± {b.std('accuracy'):.1f} ({gap:+.1f})"
+        )
+        out.append((text, holds, numbers))
+    return out
+
+
+def write_report(
+    config: AblationConfig,
+    tables: list[Table],
+    cells: dict[tuple[str, int], Cell],
+    pretrain_minutes: dict[str, float],
+) -> Path:
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "c2p-train ablation " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    lines = [
+        "# C2P ablation (reduced scale)",
+        "",
+        f"Store `{config.store}`, task hoi4d-actseg, preset `{config.preset}`, {config.seeds} "
+        f"seeds per cell (pretraining and fine-tuning seeds both varied), pretraining "
+        f"{config.pretrain_epochs} epochs, fine-tuning {config.finetune_epochs} epochs. Test "
+        "split metrics, mean ± std over seeds; the label share is of the training sequences.",
+        "",
+        f"Re-run: `{command or 'c2p-train ablation'}`",
+        "",
+        "## Claims",
+        "",
+    ]
+    for text, holds, numbers in claims(config, cells):
+        lines.append(f"- {'✔' if holds else '✘'} {text}: {numbers}")
+    for table in tables:
+        labels = config.labels if table.all_labels else (config.ablation_labels,)
+        lines += ["", f"## {table.title}", ""]
+        lines.append("| pretraining | labels | " + " | ".join(METRICS) + " | minutes |")
+        lines.append("|---|---:|" + "---:|" * len(METRICS) + "---:|")
+        for name in table.rows:
+            for share in labels:
+                cell = cells[name, share]
+                stats = " | ".join(f"{cell.mean(m):.1f} ± {cell.std(m):.1f}" for m in METRICS)
+                minutes = cell.minutes + pretrain_minutes.get(name, 0.0)
+                lines.append(f"| {name} | {share} % | {stats} | {minutes:.1f} |")
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    results = {
+        "config": asdict(config),
+        "cells": [
+            {
+                "row": c.row,
+                "labels": c.labels,
+                "pretrain": ROWS[c.row].pretrain,
+                "mean": {m: c.mean(m) for m in METRICS},
+                "std": {m: c.std(m) for m in METRICS},
+                "values": c.values,
+                "minutes": c.minutes,
+            }
+            for c in cells.values()
+        ],
+        "claims": [{"claim": t, "holds": h, "numbers": n} for t, h, n in claims(config, cells)],
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2, allow_nan=True) + "\n")
+    plot(config, tables, cells, out)
+    return report
+
+
+def plot(
+    config: AblationConfig, tables: list[Table], cells: dict[tuple[str, int], Cell], out: Path
+) -> None:
+    """data-efficiency.png (accuracy against labels), and a bar chart per other table."""
+    for i, table in enumerate(tables):
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        if table.all_labels:
+            for name in table.rows:
+                means = [cells[name, s].mean("accuracy") for s in config.labels]
+                stds = [cells[name, s].std("accuracy") for s in config.labels]
+                ax.errorbar(config.labels, means, yerr=stds, marker="o", capsize=3, label=name)
+            ax.set(xlabel="labels (% of training sequences)", xscale="log")
+            ax.set_xticks(config.labels, [str(s) for s in config.labels])
+            ax.legend()
+            name = "data-efficiency.png"
+        else:
+            share = config.ablation_labels
+            means = [cells[r, share].mean("accuracy") for r in table.rows]
+            stds = [cells[r, share].std("accuracy") for r in table.rows]
+            ax.bar(range(len(means)), means, yerr=stds, capsize=4, color="tab:blue")
+            ax.set_xticks(range(len(means)), table.rows, rotation=15, ha="right")
+            low = min(m - s for m, s in zip(means, stds, strict=True))
+            ax.set_ylim(max(0.0, math.floor(low - 5)), None)
+            name = f"table{i + 1}.png"
+        ax.set(ylabel="test frame accuracy (%)", title=table.title)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------------- the real runs
+
+VIEW_SETS = {  # the view sets the rows read, and how c2p-data makes each
+    "sweep": (),
+    "random": ("--mode", "random"),
+    "sweep-pixel": ("--occlusion", "pixel"),
+}
+QUICK_STORE = {"num_sequences": 8, "frames_per_sequence": 24, "image_width": 64, "image_height": 48}
+QUICK_PRETRAIN = (
+    "data.clip_frames=8",
+    "data.frame_stride=1",
+    "data.points=128",
+    "data.workers=0",
+    "model.dim=32",
+    "model.depth=1",
+    "model.heads=2",
+    "model.dim_head=16",
+    "model.mlp_dim=32",
+    "model.spatial_stride=8",
+    "c2p.predictor_hidden=32",
+    "optim.batch_size=4",
+    "probe.every=0",
+)
+QUICK_FINETUNE = tuple(
+    o for o in QUICK_PRETRAIN if o.startswith(("data.points", "data.workers", "model."))
+) + ("optim.batch_size=1",)
+
+
+def c2p_data(*args: object) -> None:
+    """`c2p-data ARGS` as a user would run it (the pipeline's own defaults apply)."""
+    command = [sys.executable, "-m", "c2p4d.pipeline", *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{shlex.join(command)} failed: {result.stderr.strip()[-500:]}")
+
+
+def prepare_store(store: Path, quick: bool, echo=print) -> Path:
+    """The store with every view set the rows read: a tiny synth-hoi made here for --quick,
+    the missing view sets rendered (8 views each) into any other."""
+    from c2p4d.pipeline.store import Store
+
+    if quick and not store.exists():
+        options = [a for k, v in QUICK_STORE.items() for a in ("-o", f"{k}={v}")]
+        c2p_data("ingest", "--dataset", "synth-hoi", "--out", store.parent, *options,
+                 "--points", 256)  # fmt: skip
+        store = store.parent / "synth-hoi.zarr"
+    have = Store.open(store).view_sets()
+    for name, args in VIEW_SETS.items():
+        if name not in have:
+            echo(f"rendering view set {name!r} into {store}")
+            c2p_data("partial-views", store, "--views", 2 if quick else 8, *args)
+    return store
+
+
+def real_runs(config: AblationConfig, store: Path, progress: bool) -> tuple[Pretrain, Finetune]:
+    """pretrain and finetune for `run`, on the store with the ablation's sizes."""
+    import torch
+
+    from c2p4d.train.config import finetune_preset, override, preset
+    from c2p4d.train.evaluate import evaluate_run
+    from c2p4d.train.finetune import finetune
+    from c2p4d.train.loop import pretrain
+
+    def pretrain_row(options: tuple[str, ...], seed: int, run_dir: Path) -> None:
+        settings = [f"data.store={store}", f"optim.epochs={config.pretrain_epochs}", f"seed={seed}"]
+        pretrain(
+            override(preset(config.preset), [*settings, *config.pretrain_options, *options]),
+            run_dir,
+            progress=progress,
+        )
+
+    def finetune_cell(init: Path | None, labels: int, seed: int, run_dir: Path) -> dict:
+        settings = [
+            f"data.store={store}",
+            f"optim.epochs={config.finetune_epochs}",
+            f"seed={seed}",
+            f"labels={labels}",
+            f"init={init if init is not None else 'none'}",
+        ]
+        base = finetune_preset("hoi4d-actseg", config.preset)
+        finetune(override(base, [*settings, *config.finetune_options]), run_dir, progress=progress)
+        report = evaluate_run(run_dir, device=torch.device("cpu"), progress=progress)
+        return report.scores.metrics
+
+    return pretrain_row, finetune_cell
