@@ -25,7 +25,9 @@ import numba as nb
 import numpy as np
 
 from c2p4d.kernels import _numba  # noqa: F401  (threading layer, before any parallel kernel)
-from c2p4d.kernels.zbuffer import as_cameras, as_points
+from c2p4d.kernels.zbuffer import as_cameras, as_points, check_options
+
+MAX_SCREEN = 1 << 15  # pixels a side
 
 
 @dataclass(frozen=True)
@@ -39,18 +41,26 @@ class PixelOptions:
     near: float = 1e-3  # points at depth <= near are behind the camera
 
     def __post_init__(self) -> None:
-        checks = {
-            "screen_size": len(self.screen_size) == 2 and min(self.screen_size) >= 1,
-            "screen_focal": math.isfinite(self.screen_focal) and self.screen_focal > 0,
-            "depth_tolerance": math.isfinite(self.depth_tolerance) and self.depth_tolerance >= 0,
-            "near": math.isfinite(self.near) and self.near > 0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(
-                f"PixelOptions: invalid {', '.join(bad)} in {self}; need a screen_size of two "
-                "sizes >= 1, a finite screen_focal > 0, depth_tolerance >= 0 and near > 0"
-            )
+        finite = math.isfinite
+        check_options(
+            self,
+            {
+                "screen_size": (
+                    len(self.screen_size) == 2
+                    and all(1 <= size <= MAX_SCREEN for size in self.screen_size),
+                    f"two sizes from 1 to {MAX_SCREEN}",
+                ),
+                "screen_focal": (
+                    finite(self.screen_focal) and self.screen_focal > 0,
+                    "finite, > 0",
+                ),
+                "depth_tolerance": (
+                    finite(self.depth_tolerance) and self.depth_tolerance >= 0,
+                    "finite, >= 0",
+                ),
+                "near": (finite(self.near) and self.near > 0, "finite, > 0"),
+            },
+        )
 
     def intrinsics(self) -> np.ndarray:
         """[3,3] float64: the screen's camera matrix, principal point at its centre."""

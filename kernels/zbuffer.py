@@ -68,6 +68,7 @@ CELL_REACHES = 1.3
 # coarsest is 2**MAX_LEVEL pixels.
 BUCKET_RADII = 2.0
 MAX_LEVEL = 5
+MAX_NEIGHBORS = 64  # neighbours per point (more would only slow the fans down)
 
 
 @dataclass(frozen=True)
@@ -86,25 +87,38 @@ class OcclusionOptions:
     near: float = 1e-3  # points at depth <= near are behind the camera
 
     def __post_init__(self) -> None:
-        checks = {
-            "neighbors": self.neighbors >= 1,
-            "normal_neighbors": 2 <= self.normal_neighbors <= self.neighbors,
-            "reach": self.reach >= 1,
-            "max_elevation_deg": 0 < self.max_elevation_deg <= 90,
-            "max_gap_deg": 0 < self.max_gap_deg < 180,
-            "web_slope": self.web_slope >= 0,
-            "grow": 0 <= self.grow < 0.5,
-            "depth_tolerance": self.depth_tolerance >= 0,
-            "near": self.near > 0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(
-                f"OcclusionOptions: invalid {', '.join(bad)} in {self}; need neighbors >= 1, "
-                "2 <= normal_neighbors <= neighbors, reach >= 1, 0 < max_elevation_deg <= 90, "
-                "0 < max_gap_deg < 180, web_slope >= 0, 0 <= grow < 0.5, depth_tolerance >= 0, "
-                "near > 0"
-            )
+        finite = math.isfinite
+        check_options(
+            self,
+            {
+                "neighbors": (1 <= self.neighbors <= MAX_NEIGHBORS, f"1 to {MAX_NEIGHBORS}"),
+                "normal_neighbors": (
+                    2 <= self.normal_neighbors <= self.neighbors,
+                    "2 to neighbors",
+                ),
+                "reach": (finite(self.reach) and self.reach >= 1, "finite, >= 1"),
+                "max_elevation_deg": (0 < self.max_elevation_deg <= 90, "in (0, 90]"),
+                "max_gap_deg": (0 < self.max_gap_deg < 180, "in (0, 180)"),
+                "web_slope": (finite(self.web_slope) and self.web_slope >= 0, "finite, >= 0"),
+                "grow": (0 <= self.grow < 0.5, "in [0, 0.5)"),
+                "depth_tolerance": (
+                    finite(self.depth_tolerance) and self.depth_tolerance >= 0,
+                    "finite, >= 0",
+                ),
+                "near": (finite(self.near) and self.near > 0, "finite, > 0"),
+            },
+        )
+
+
+def check_options(options: object, checks: dict[str, tuple[bool, str]]) -> None:
+    """A ValueError naming every option whose check (name: (ok, what it needs)) fails."""
+    bad = [
+        f"{name}={getattr(options, name)} (need {need})"
+        for name, (ok, need) in checks.items()
+        if not ok
+    ]
+    if bad:
+        raise ValueError(f"{type(options).__name__}: " + "; ".join(bad))
 
 
 class Fans(NamedTuple):

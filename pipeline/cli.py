@@ -13,18 +13,44 @@ from pathlib import Path
 import click
 
 from c2p4d.pipeline import sources
-from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.errors import DataError, os_error_line
 from c2p4d.pipeline.run import ClusterOptions, SlurmOptions, slurm_job_script
 
 
 class _Group(click.Group):
-    """A click group that prints a DataError as one line and exits with status 1."""
+    """A click group that ends every expected failure with one line: a DataError as it is, an
+    OSError (a full disk, a read-only folder) with its path and what to do, Ctrl-C with how to
+    resume (exit status 130). Anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except DataError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            raise click.ClickException(os_error_line(error)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted: run the same command again to resume", err=True)
+            ctx.exit(130)
+
+
+class _Utf8Path(click.Path):
+    """A path that is UTF-8 text. Paths travel to Dask workers (msgpack) and into the store's
+    settings as UTF-8, so a name in another encoding is refused before anything is written."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        path = super().convert(value, param, ctx)
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            name = param.get_error_hint(ctx) if param and ctx else "a path"
+            raise DataError(
+                f"{name} {str(path)!r} is not UTF-8 text: rename it, or choose another path"
+            ) from None
+        return path
+
+
+PATH = _Utf8Path(path_type=Path)
 
 
 @click.group(cls=_Group)
@@ -159,12 +185,12 @@ def cluster_options(command: Callable) -> Callable:
 )
 @click.option(
     "--source",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Folder of the dataset's released files (real datasets only).",
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=PATH,
     default=Path("data"),
     show_default=True,
     help="Folder for the store; it is written to OUT/<dataset>.zarr.",
@@ -191,6 +217,10 @@ def ingest(
     """
     from c2p4d.pipeline.run import ingest as run_ingest
 
+    if out.exists() and not out.is_dir():
+        raise DataError(
+            f"--out {out} is a file: name a folder (the store goes in OUT/<dataset>.zarr)"
+        )
     options = dataset_options(dataset, pairs)
     if points is not None:
         options["points_per_frame"] = points
@@ -207,7 +237,7 @@ def ingest(
 @click.option(
     "--source",
     required=True,
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Folder of the dataset's released files.",
 )
 @pairs_option("A dataset option, e.g. -o meta=DIR")
@@ -220,9 +250,9 @@ def check(dataset: str, source: Path, pairs: tuple[str, ...]) -> None:
     from c2p4d.pipeline.manifest import check as check_download
     from c2p4d.pipeline.sources.released import ReleasedSource
 
-    adapter = sources.get_source(dataset, source=source, **dataset_options(dataset, pairs))
-    if not isinstance(adapter, ReleasedSource):
+    if not issubclass(sources.source_class(dataset), ReleasedSource):
         raise DataError(f"{dataset!r} is built in: there is no download to check")
+    adapter = sources.get_source(dataset, source=source, **dataset_options(dataset, pairs))
     report = check_download(adapter)
     if report.ok:
         click.echo(f"{dataset}: OK: {report.summary}")
@@ -234,7 +264,7 @@ def check(dataset: str, source: Path, pairs: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_path", metavar="STORE", type=PATH)
 def info(store_path: Path) -> None:
     """Print what STORE holds: its summary, how far its sequences and views got, and its class
     histograms. Checks that every file of what is done is there (`verify` reads them all);
@@ -270,7 +300,7 @@ def info(store_path: Path) -> None:
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_path", metavar="STORE", type=PATH)
 @click.option(
     "--unmark",
     is_flag=True,
@@ -316,7 +346,7 @@ def verify(store_path: Path, unmark: bool) -> None:
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_path", metavar="STORE", type=PATH)
 @click.option("--sequence", help="Sequence name [the first one].")
 @click.option(
     "--frames",
@@ -336,7 +366,7 @@ def verify(store_path: Path, unmark: bool) -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="PNG file to write [<store>-<sequence>[-views].png next to the store].",
 )
 def preview(
@@ -355,8 +385,8 @@ def preview(
     name = sequence or store.names[0]
     if view_set is not None and not with_views:
         raise DataError("--view-set chooses the partial views to draw: use it with --views")
-    suffix = "-views" if with_views else ""
-    out = out or store.path.with_name(f"{store.path.stem}-{name}{suffix}.png")
+    png = f"{store.path.stem}-{name}{'-views' if with_views else ''}.png"
+    out = store.path.with_name(png) if out is None else out / png if out.is_dir() else out
     if with_views:
         written = preview_views(store, name, out, num_frames=frames, view_set=view_set)
     else:
@@ -365,13 +395,14 @@ def preview(
 
 
 @main.command("partial-views")
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_path", metavar="STORE", type=PATH)
 @click.option(
     "--views",
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="Partial-view variants per sequence (the views already done are kept).",
+    help="Partial-view variants per sequence. A rerun with the same count resumes (the views "
+    "done are kept); another count on an existing set needs --replace or another --view-set.",
 )
 @click.option(
     "--mode",

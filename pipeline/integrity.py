@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from c2p4d.pipeline.errors import DataError
-from c2p4d.pipeline.store import Item, Part, Store, StoreFile, hasher
+from c2p4d.pipeline.store import Item, Part, Store, StoreFile, UnreadableError, hasher
 
 _EMPTY_CHUNK = np.uint64(2**64 - 1)  # a shard index's offset and length of an absent chunk
 _INDEX_CHECKSUM_BYTES = 4
@@ -139,8 +139,8 @@ class Verification:
             span = _span(uses)
             try:
                 block = self.store.read_frames(part, span)
-            except (ValueError, RuntimeError) as error:  # zarr: checksum; blosc: decompression
-                found = [self._damage(item, (path,), f"cannot be read ({error})", True)
+            except UnreadableError as error:
+                found = [self._damage(item, (path,), f"cannot be read ({error.reason})", True)
                          for item in dict.fromkeys(item for item, _, _ in uses)]  # fmt: skip
                 unreadable.update(d.item for d in found)
                 yield len(span), found

@@ -166,8 +166,10 @@ def legend(fig, names: list[str], colours: np.ndarray, present: np.ndarray) -> N
 
 
 def save(fig, out: str | Path) -> Path:
-    """Write a figure as PNG, making the folder, and free it."""
+    """Write a figure as PNG, making the folder, and free it; returns the file written (with
+    `.png` added to a name without it, as matplotlib does)."""
     out = Path(out)
+    out = out if out.suffix.lower() == ".png" else out.with_name(f"{out.name}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)

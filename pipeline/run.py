@@ -6,9 +6,12 @@ into the store: no frame data travels through the client. Tasks return counts on
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import os
+import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,9 +21,11 @@ from typing import TYPE_CHECKING
 
 import distributed
 import numpy as np
+from dask.utils import parse_bytes
+from distributed.comm import parse_address, parse_host_port
 from tqdm import tqdm
 
-from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.errors import DataError, os_error_line
 from c2p4d.pipeline.integrity import damage, forget, require_undamaged
 from c2p4d.pipeline.sources.base import Source
 from c2p4d.pipeline.store import Store, StoreLayout, StoreSummary
@@ -52,14 +57,38 @@ class SlurmOptions:
     jobs: int = 1
     log_directory: str = "slurm-logs"
 
+    def __post_init__(self) -> None:
+        try:
+            parse_bytes(self.memory)
+        except ValueError:
+            raise DataError(f"--memory {self.memory!r} is not a size: write e.g. 32GB") from None
+
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Where tasks run: local worker processes, an existing scheduler, or SLURM jobs."""
+    """Where tasks run: local worker processes, an existing scheduler, or SLURM jobs. Checked
+    on creation, before a run writes anything."""
 
     workers: int | None = None  # local processes; default one per CPU core
     scheduler: str | None = None  # e.g. tcp://10.0.0.5:8786
     slurm: SlurmOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheduler:
+            try:
+                protocol, location = parse_address(self.scheduler)
+                if protocol in ("tcp", "tls", "ws", "wss"):  # a network address: host:port
+                    parse_host_port(location)
+            except ValueError as error:
+                raise DataError(
+                    f"--scheduler {self.scheduler!r}: {error}; give the address with its port, "
+                    "e.g. tcp://10.0.0.5:8786"
+                ) from None
+        if self.slurm and shutil.which("sbatch") is None:
+            raise DataError(
+                "--slurm submits jobs with sbatch, which is not on the PATH here: run on a SLURM "
+                "login node, or use --workers N or --scheduler ADDRESS"
+            )
 
 
 def _slurm_cluster(options: SlurmOptions):
@@ -102,16 +131,33 @@ def dask_client(options: ClusterOptions) -> Iterator[distributed.Client]:
         cluster = _slurm_cluster(options.slurm)
         cluster.scale(jobs=options.slurm.jobs)
     else:
-        cluster = distributed.LocalCluster(
-            n_workers=options.workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # any free port: never clash with another Dask on 8787
-            silence_logs=logging.ERROR,
-            env=_WORKER_ENV,
-        )
+        with _ctrl_c_for_this_process_only():
+            cluster = distributed.LocalCluster(
+                n_workers=options.workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # any free port: never clash with another Dask on 8787
+                # Quiet (workers log errors as the cluster closes on Ctrl-C): a task that
+                # fails is raised here, in the client, with its traceback.
+                silence_logs=logging.CRITICAL,
+                env=_WORKER_ENV,
+            )
     with cluster, distributed.Client(cluster) as client:
         yield client
+
+
+@contextmanager
+def _ctrl_c_for_this_process_only() -> Iterator[None]:
+    """Ctrl-C reaches every process of the terminal's group: worker processes died of it with
+    tracebacks, and a cluster interrupted while starting failed to close. While the cluster
+    starts (a second or two, when Ctrl-C does nothing), SIGINT is ignored; its processes inherit
+    that (Python and asyncio then install no handler of their own) and leave Ctrl-C to this
+    process, which closes them."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def shard_lock(key: str) -> distributed.Lock:
@@ -157,9 +203,10 @@ def run_tasks(
 
 
 def _returning_data_errors(task: Callable[..., int]) -> Callable[..., int | DataError]:
-    """`task` that returns a DataError (bad input) instead of raising it, so that the worker
-    does not log it with a traceback: the user gets the one line the client prints. Bugs are
-    still raised, and logged with their traceback."""
+    """`task` that returns a DataError (bad input; a failed file operation, such as a full
+    disk, as one) instead of raising it, so that the worker does not log it with a traceback:
+    the user gets the one line the client prints. Bugs are still raised, and logged with their
+    traceback."""
 
     @functools.wraps(task)
     def guarded(*args: object) -> int | DataError:
@@ -167,6 +214,8 @@ def _returning_data_errors(task: Callable[..., int]) -> Callable[..., int | Data
             return task(*args)
         except DataError as error:
             return error
+        except OSError as error:
+            return DataError(os_error_line(error))
 
     return guarded
 
@@ -178,6 +227,34 @@ def _ingest_block(block: list[int], source: Source, path: str) -> int:
         store.write_sequence(s, source.read(infos[s]), lock=shard_lock)
         store.mark_done(s)
     return len(block)
+
+
+@contextmanager
+def run_lock(target: Path, what: str) -> Iterator[None]:
+    """Hold, for a run's length, an exclusive lock on a hidden file beside `target` (the store,
+    or one view set of it): two runs that write the same shards at once would lose each other's
+    frames (their shard locks are each their own cluster's), so a second one is refused."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(
+                f"another run is {what} right now: wait for it to end (or stop it), then run the "
+                "same command again"
+            ) from None
+        yield
+
+
+def require_room(path: Path, need: int, what: str) -> None:
+    """A DataError before a run starts if the disk under `path` has less than `need` bytes."""
+    folder = next(p for p in [path, *path.parents] if p.exists())
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DataError(
+            f"{what} may take up to {need / 2**30:,.1f} GiB and {folder} has "
+            f"{free / 2**30:,.1f} GiB free: free some space, or make it smaller or put it elsewhere"
+        )
 
 
 def redo_damaged(store: Store, view_set: str | None = None) -> list[str]:
@@ -229,23 +306,27 @@ def ingest(
         info=source.info(),
         config=source.config_dict(),
     )
-    store = Store.create_or_resume(Path(out) / f"{source.name}.zarr", layout)
-    redone = redo_damaged(store)
-    todo = [s for s, done in enumerate(store.done()) if not done]
-    if todo:
-        with dask_client(cluster) as client:
-            run_tasks(
-                client,
-                _ingest_block,
-                blocks_of(todo, block_size),
-                source,
-                str(store.path),
-                unit="seq",
-                total=len(todo),
-            )
-    store.mark_complete()
-    seconds = time.perf_counter() - started
-    return IngestResult(store.summary(), len(todo), seconds, tuple(redone))
+    path = Path(out) / f"{source.name}.zarr"
+    with run_lock(path, f"writing {path}"):
+        if not (path / "zarr.json").exists():
+            require_room(path, layout.bytes_needed, f"the store {path}")
+        store = Store.create_or_resume(path, layout)
+        redone = redo_damaged(store)
+        todo = [s for s, done in enumerate(store.done()) if not done]
+        if todo:
+            with dask_client(cluster) as client:
+                run_tasks(
+                    client,
+                    _ingest_block,
+                    blocks_of(todo, block_size),
+                    source,
+                    str(store.path),
+                    unit="seq",
+                    total=len(todo),
+                )
+        store.mark_complete()
+        seconds = time.perf_counter() - started
+        return IngestResult(store.summary(), len(todo), seconds, tuple(redone))
 
 
 def _views_block(
@@ -304,25 +385,28 @@ def partial_views(
     store.validate()
     require_undamaged(store, store.items_done())
     name = view_set or config.set_name
-    store.prepare_views(config.num_views, config.settings(), replace=replace, view_set=name)
-    redone = redo_damaged(store, name)
-    done = store.views_done(name)
-    missing = {s: np.flatnonzero(~done[:, s]).tolist() for s in range(store.num_sequences)}
-    todo = [s for s, views in missing.items() if views]
-    blocks = [[(s, missing[s]) for s in block] for block in blocks_of(todo, block_size)]
-    count = sum(len(missing[s]) for s in todo)
-    if blocks:
-        with dask_client(cluster) as client:
-            run_tasks(
-                client,
-                _views_block,
-                blocks,
-                str(store.path),
-                config,
-                name,
-                unit="view",
-                total=count,
-            )
-    frames = int(sum(len(missing[s]) * np.diff(store.frame_range(s))[0] for s in todo))
-    seconds = time.perf_counter() - started
-    return ViewsResult(str(store.path), name, count, frames, seconds, tuple(redone))
+    what = f"rendering view set {name!r} of {store.path}"
+    with run_lock(store.path.with_name(f"{store.path.name}.{name}"), what):
+        store.prepare_views(config.num_views, config.settings(), replace=replace, view_set=name)
+        redone = redo_damaged(store, name)
+        done = store.views_done(name)
+        missing = {s: np.flatnonzero(~done[:, s]).tolist() for s in range(store.num_sequences)}
+        todo = [s for s, views in missing.items() if views]
+        blocks = [[(s, missing[s]) for s in block] for block in blocks_of(todo, block_size)]
+        count = sum(len(missing[s]) for s in todo)
+        frames = int(sum(len(missing[s]) * np.diff(store.frame_range(s))[0] for s in todo))
+        require_room(store.path, store.view_bytes(frames), f"{count} views")
+        if blocks:
+            with dask_client(cluster) as client:
+                run_tasks(
+                    client,
+                    _views_block,
+                    blocks,
+                    str(store.path),
+                    config,
+                    name,
+                    unit="view",
+                    total=count,
+                )
+        seconds = time.perf_counter() - started
+        return ViewsResult(str(store.path), name, count, frames, seconds, tuple(redone))

@@ -23,6 +23,7 @@ fill values, so that a done item's files all exist.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -57,6 +58,10 @@ _DIGEST_BYTES = 16  # blake2b-128 per array of an item
 _WRITE_ALL = {"write_empty_chunks": True}
 _VIEW_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
+_REQUIRED_ARRAYS = [
+    f"seq/{name}" for name in ("frame_offset", "name", "split", "label", "done", "digest")
+] + [f"frame/{name}" for name in ("points", "point_label", "action", "camera")]
+
 LockFactory = Callable[[str], AbstractContextManager]
 
 
@@ -80,6 +85,13 @@ class StoreLayout:
         return np.concatenate([[0], np.cumsum([s.num_frames for s in self.sequences])]).astype(
             np.int64
         )
+
+    @property
+    def bytes_needed(self) -> int:
+        """What the frames take uncompressed: an upper bound on the store's size on disk."""
+        features = len(self.info.feature_names)
+        per_frame = self.points_per_frame * (12 + 2 + 4 * features) + 2 + 64
+        return int(self.frame_offset[-1]) * per_frame
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,34 @@ class Part:
     files: tuple[StoreFile, ...]
 
 
+class UnreadableError(DataError):
+    """Frames that zarr cannot decode: a checksum that does not match, a chunk that does not
+    decompress (`reason`: zarr's or the codec's words)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message, reason)  # both in args: Dask pickles it back to the client
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def _check_metadata_files(path: Path) -> None:
+    """A DataError naming a zarr.json of the store (the root, its groups and arrays; not those
+    of a view set being created) that is empty or not JSON."""
+    for pattern in ("zarr.json", "*/zarr.json", "*/*/zarr.json", "view/*/*/zarr.json"):
+        for meta in sorted(path.glob(pattern)):
+            if any(part.startswith(".") for part in meta.relative_to(path).parts):
+                continue
+            try:
+                json.loads(meta.read_bytes())
+            except (ValueError, UnicodeDecodeError) as error:
+                raise DataError(
+                    f"{meta} is damaged ({error}): restore it, or delete the store and run "
+                    "`c2p-data ingest` again"
+                ) from None
+
+
 def _normalised(value: Any) -> Any:
     """The JSON form of a value, so that settings compare equal after a round trip."""
     return json.loads(json.dumps(value))
@@ -201,6 +241,7 @@ class Store:
                 f"{path} is not a c2p4d store (no zarr.json); build one with "
                 "`c2p-data ingest --dataset NAME --out DIR`"
             )
+        _check_metadata_files(path)
         root = zarr.open_group(path, mode="r+" if writable else "r")
         found = root.attrs.get("format_version")
         if found != FORMAT_VERSION:
@@ -208,7 +249,19 @@ class Store:
                 f"{path} has store format version {found}, this c2p4d reads version "
                 f"{FORMAT_VERSION}: delete it and run `c2p-data ingest` again to rebuild it"
             )
-        return cls(path, root)
+        try:
+            store = cls(path, root)
+            for name in _REQUIRED_ARRAYS:
+                store._metadata(name)
+            for name in store.view_sets():
+                for array in (*_VIEW_ARRAYS, "done", "digest"):
+                    store._metadata(f"view/{name}/{array}")
+        except KeyError as error:
+            raise DataError(
+                f"{path} lacks {error.args[0]!r} (an attribute of its zarr.json or an array): "
+                "delete it and run `c2p-data ingest` again to rebuild it"
+            ) from None
+        return store
 
     @classmethod
     def create_or_resume(cls, path: str | Path, layout: StoreLayout) -> Store:
@@ -218,11 +271,11 @@ class Store:
         anything else is a DataError, and the existing store is left untouched.
         """
         path = Path(path)
-        if path.exists():
+        if path.exists() and not (path.is_dir() and not any(path.iterdir())):
             store = cls.open(path, writable=True)
             store._check_same_layout(layout)
             return store
-        return cls._create(path, layout)
+        return cls._create(path, layout)  # renamed over an empty folder of its name, if any
 
     @classmethod
     def _create(cls, path: Path, layout: StoreLayout) -> Store:
@@ -447,7 +500,10 @@ class Store:
         """The names of the view sets the store holds, sorted."""
         if "view" not in self._root:
             return []
-        return sorted(name for name, _ in self._root["view"].groups())
+        # Skips a set being created (a scratch folder, named with a leading '.').
+        return sorted(
+            name for name, _ in self._root["view"].groups() if _VIEW_SET_NAME.fullmatch(name)
+        )
 
     def view_set_name(self, view_set: str | None = None) -> str:
         """The set `view_set` names; None: the only set, else the default one. A DataError if
@@ -494,22 +550,39 @@ class Store:
         if num_views < 1:
             raise DataError(f"the number of views must be at least 1, got {num_views}")
         wanted = _normalised({"num_views": num_views, **config})
-        if name in self.view_sets():
-            held = self.view_config(name)
-            if held == wanted:
-                return name
-            if not replace:
-                changes = "; ".join(_differences(held, wanted))
-                raise DataError(
-                    f"{self.path} already holds view set {name!r} of {self.num_views(name)} views "
-                    f"made with other settings ({changes}); pass --replace to drop that set and "
-                    "render anew, or --view-set NAME to keep both"
-                )
-            del self._root[f"view/{name}"]
+        if name in self.view_sets() and self._same_views(name, wanted, replace):
+            return name
+        if not self._create_views(name, num_views, wanted):  # another run made it meanwhile
+            self._same_views(name, wanted, replace=False)
+        return name
+
+    def _same_views(self, name: str, wanted: dict[str, Any], replace: bool) -> bool:
+        """Was the existing set `name` made with the settings `wanted`? If not: a DataError, or
+        with `replace` the set is dropped (False)."""
+        held = self.view_config(name)
+        if held == wanted:
+            return True
+        if not replace:
+            changes = "; ".join(_differences(held, wanted))
+            raise DataError(
+                f"{self.path} already holds view set {name!r} of {self.num_views(name)} views "
+                f"made with other settings ({changes}); pass --replace to drop that set and "
+                "render anew, or --view-set NAME to keep both"
+            )
+        del self._root[f"view/{name}"]
+        return False
+
+    def _create_views(self, name: str, num_views: int, config: dict[str, Any]) -> bool:
+        """Make the set's group, settings and arrays in a scratch folder, then rename it into
+        place, so that another run never sees a set without its settings or arrays (as a
+        store is created). False if another run put a set of that name there first."""
         n, f = self.points_per_frame, self.num_frames
         if n % 8:
             raise DataError(f"{self.path}: {n} points per frame is not a multiple of 8")
-        group = self._root.create_group(f"view/{name}", attributes={"config": wanted})
+        self._root.require_group("view")
+        final = self.path / "view" / name
+        scratch = final.with_name(f".{name}.creating-{uuid.uuid4().hex[:8]}")
+        group = zarr.open_group(scratch, mode="w-", attributes={"config": config})
         for array, tail, dtype in (
             ("visible", (n // 8,), np.uint8),
             ("camera", (4, 4), np.float32),
@@ -530,7 +603,14 @@ class Store:
         group.create_array(
             "digest", shape=(*shape, *tail), dtype=np.uint8, chunks=(1, 1, *tail), fill_value=0
         )
-        return name
+        try:
+            os.rename(scratch, final)
+        except OSError as error:
+            shutil.rmtree(scratch, ignore_errors=True)
+            if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                return False
+            raise
+        return True
 
     def write_view(
         self,
@@ -566,6 +646,10 @@ class Store:
         arrays = {name: value for name, (value, _, _) in values.items()}
         self._write_frames(arrays, (v,), start, stop, lock, group)
         self._write_digests(f"{group}/digest", (v, s), arrays)
+
+    def view_bytes(self, frames: int) -> int:
+        """What `frames` frames of views take uncompressed (mask, camera, intrinsics)."""
+        return frames * (self.points_per_frame // 8 + 64 + 36)
 
     def mark_view_done(self, v: int, s: int, view_set: str | None = None) -> None:
         self._view_array(view_set, "done")[v, s] = True
@@ -613,11 +697,17 @@ class Store:
             raise ValueError(f"frames {frames} of sequence {s}: the step must be >= 1")
         return window
 
-    @staticmethod
-    def _read(array: zarr.Array, window: range, lead: tuple[int, ...] = ()) -> np.ndarray:
+    def _read(self, array: zarr.Array, window: range, lead: tuple[int, ...] = ()) -> np.ndarray:
         """Frames `window` of an array on the frame grid after `lead` indices: one contiguous
         read (the chunks a strided read would decode anyway), then every step-th frame."""
-        return array[(*lead, slice(window.start, window.stop))][:: window.step]
+        try:
+            return array[(*lead, slice(window.start, window.stop))][:: window.step]
+        except (ValueError, RuntimeError) as error:  # zarr: checksum; blosc: decompression
+            raise UnreadableError(
+                f"{self.path}: frames {window.start}-{window.stop - 1} of {array.path} cannot be "
+                f"read ({error}); run `c2p-data verify {self.path}`",
+                str(error),
+            ) from None
 
     def iter_sequences(self, split: int | None = None) -> Iterator[SequenceData]:
         """Every sequence (of one split, if given), one at a time."""

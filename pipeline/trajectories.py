@@ -52,6 +52,8 @@ from c2p4d.pipeline.seeding import rng_from
 
 MODES = ("sweep", "full-circle", "random")
 MAX_ELEVATION = math.radians(85.0)  # cameras stay this far from the poles of the sphere
+MAX_MODES = 64  # sines in a smooth curve (more would be noise)
+MAX_IMAGE = 16384  # pixels a side
 # The dominant plane: normals of 10-point neighbourhoods, grouped within 10 degrees, from at most
 # 1024 of them; it must hold a quarter of the points (a table in HOI4D-like frames: about half).
 PLANE_NEIGHBOURS = 10
@@ -85,16 +87,24 @@ class TrajectoryConfig:
             problems.append(f"sweep_deg {self.sweep_deg} must be within [0, 360]")
         if not 0 <= self.elevation_deg < 90:
             problems.append(f"elevation_deg {self.elevation_deg} must be within [0, 90)")
-        if not 0 < self.zoom_range[0] <= self.zoom_range[1]:
-            problems.append(f"zoom_range {self.zoom_range} must be (low, high), 0 < low <= high")
-        if self.modes < 1:
-            problems.append(f"modes {self.modes} must be >= 1")
+        if not (
+            0 < self.zoom_range[0] <= self.zoom_range[1] and np.isfinite(self.zoom_range).all()
+        ):
+            problems.append(
+                f"zoom_range {self.zoom_range} must be (low, high), 0 < low <= high, finite"
+            )
+        if not 1 <= self.modes <= MAX_MODES:
+            problems.append(f"modes {self.modes} must be within [1, {MAX_MODES}]")
         if self.up is not None and not (
             len(self.up) == 3 and np.isfinite(self.up).all() and np.linalg.norm(self.up) > 0
         ):
             problems.append(f"up {self.up} must be 3 finite numbers, not all 0")
-        if min(self.image_size) < 1 or min(self.focal) <= 0:
-            problems.append(f"image_size {self.image_size} and focal {self.focal} must be > 0")
+        if not all(1 <= size <= MAX_IMAGE for size in self.image_size):
+            problems.append(f"image_size {self.image_size} must be within [1, {MAX_IMAGE}]")
+        if not (min(self.focal) > 0 and np.isfinite(self.focal).all()):
+            problems.append(f"focal {self.focal} must be finite and > 0")
+        if not np.isfinite(self.principal_point).all():
+            problems.append(f"principal_point {self.principal_point} must be finite")
         if problems:
             raise DataError("trajectory config: " + "; ".join(problems))
 

@@ -18,11 +18,31 @@ import numpy as np
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 
+# Upper bounds of the integer options of any source that has them: far above any real
+# dataset, low enough that listing the sequences and making one frame fit in memory (the size
+# of the whole store is checked against the free disk before it is created).
+MAXIMUMS = {
+    "points_per_frame": 1 << 20,
+    "num_sequences": 10**6,
+    "frames_per_sequence": 10**5,
+    "clips_per_sequence": 10**3,
+    "episodes": 10**4,
+    "val_subjects": 10**3,
+    "min_frames": 10**5,
+    "max_frames": 10**5,
+    "image_width": 8192,
+    "image_height": 8192,
+}
+
+
+MAX_COORDINATE = 1e9  # in the source's units: far beyond any scene, in metres or millimetres
+
 
 @dataclass(frozen=True)
 class SourceConfig:
     """Options every source has; each source subclasses this with its own, listing the lower
-    bounds of its integer options in `minimums` (checked on creation, with points_per_frame)."""
+    bounds of its integer options in `minimums` (checked on creation, with points_per_frame,
+    as are the upper bounds in MAXIMUMS)."""
 
     points_per_frame: int = 2048
 
@@ -35,6 +55,10 @@ class SourceConfig:
                 raise DataError(
                     f"option {option} must be an integer of at least {least}, got {value!r}"
                 )
+        for option, most in MAXIMUMS.items():
+            value = getattr(self, option, None)
+            if isinstance(value, int) and value > most:
+                raise DataError(f"option {option} must be at most {most:,}, got {value:,}")
         if self.points_per_frame % 8:
             raise DataError(
                 "option points_per_frame must be a multiple of 8 (partial views are bit-packed, "
@@ -90,13 +114,19 @@ class Source(ABC):
 
 
 def check_frame(points: np.ndarray, where: str) -> None:
-    """A raw frame must be [n, 3] with n > 0 and finite coordinates."""
+    """A raw frame must be [n, 3] with n > 0 and finite coordinates within MAX_COORDINATE."""
     if points.ndim != 2 or points.shape[1] != 3:
         raise DataError(f"{where}: expected points of shape [n, 3], got {list(points.shape)}")
     if len(points) == 0:
         raise DataError(f"{where}: the frame has no points; drop it from the source")
     if not np.isfinite(points).all():
         raise DataError(f"{where}: the frame has NaN or infinite coordinates; repair or drop it")
+    largest = float(np.abs(points).max())
+    if largest > MAX_COORDINATE:
+        raise DataError(
+            f"{where}: a coordinate of {largest:.3g} is beyond +-{MAX_COORDINATE:.0e} (squares of "
+            "it overflow float32 in the cameras' geometry); rescale the data"
+        )
 
 
 def resample_indices(n_in: int, n_out: int, rng: np.random.Generator) -> np.ndarray:

@@ -28,6 +28,7 @@ behind it along -z (`cameras.sensor_at_origin`).
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,27 @@ class FrameHeader:
     points: int
     has_label: bool
     has_rgb: bool
+
+
+def utf8_text(path: Path) -> str:
+    """A text file's contents; a DataError if it is not UTF-8 (its names go into the store,
+    which holds UTF-8 text)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+
+
+def _is_utf8(name: str) -> bool:
+    """Does a file name (bytes of another encoding come as surrogates) encode as UTF-8?"""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -139,15 +161,16 @@ class Folder(ReleasedSource):
         path = self.root / "classes.txt"
         if not path.is_file():
             return ()
-        return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+        lines = utf8_text(path).splitlines()
+        return tuple(line.strip() for line in lines if line.strip())
 
     def _labels_csv(self, scan: Scan) -> dict[str, tuple[str, str]]:
         """{sequence: (label name, split)} from labels.csv."""
         path = self.root / "labels.csv"
         if not path.is_file():
             return {}
-        with open(path, newline="") as stream:
-            rows = [row for row in csv.reader(stream) if any(cell.strip() for cell in row)]
+        stream = io.StringIO(utf8_text(path), newline="")
+        rows = [row for row in csv.reader(stream) if any(cell.strip() for cell in row)]
         header = [cell.strip().lower() for cell in rows[0]] if rows else []
         if header not in (["sequence", "label"], ["sequence", "label", "split"]):
             scan.problems.append(f"{path}: the first row must be `sequence,label[,split]`")
@@ -209,6 +232,8 @@ class Folder(ReleasedSource):
         channels: set[tuple[str, bool]] = set()
         for folder in folders:
             problems = self._sequence_problems(folder, scan, channels)
+            if not _is_utf8(folder.name):
+                problems = [f"{str(folder)!r}: the folder's name is not UTF-8 text; rename it"]
             scan.problems += problems
             if not problems:
                 label, split = labels.get(folder.name, (None, "train"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -48,6 +49,8 @@ class MSRAction3DConfig(SourceConfig):
     points_per_frame: int = 2048  # the reference's
     min_frames: int = 24  # the reference's clip length
     skip_short: bool = False  # leave out videos shorter than min_frames instead of failing
+
+    minimums: ClassVar[dict[str, int]] = {"min_frames": 1}
 
 
 def video_split(subject: int) -> int:

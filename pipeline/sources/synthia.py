@@ -141,6 +141,8 @@ class Synthia(ReleasedSource):
         if missing:
             return [f"{path}: no key {', '.join(missing)}; it has {', '.join(header)}"]
         n = header["pc"][0][0] if len(header["pc"][0]) == 2 else -1
+        if n == 0:
+            return [f"{path}: the frame has no points; drop it from the split lists"]
         expected = {"pc": (n, 3), "rgb": (n, 3), "semantic": (n,), "center": (3,)}
         problems = [
             f"{path}: {key} has shape {list(header[key][0])}, expected {list(shape)}"

@@ -118,7 +118,7 @@ def test_unwritable_output_is_refused(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     result = c2p_data("ingest", "--dataset", "synth-hoi", "--out", blocker, *TINY_ARGS, check=False)
-    assert result.returncode != 0 and "cannot create the store" in result.stderr
+    assert result.returncode != 0 and "is a file: name a folder" in result.stderr
 
 
 class NaNInThirdSequence(SynthHOI):

@@ -174,11 +174,14 @@ def test_incomplete_or_foreign_store_is_refused(tiny_store, tmp_path):
         (["--views", 0], r"Invalid value for '--views': 0 is not in the range x>=1"),
         (["-o", "fov=3"], "partial-views --occlusion fans takes: .*image_size"),
         (["-o", "image_size=320"], r"image_size='320': expected tuple\[int, int\]"),
-        (["-o", "grow=0.7"], r"--occlusion fans: OcclusionOptions: invalid grow"),
+        (
+            ["-o", "grow=0.7"],
+            r"--occlusion fans: OcclusionOptions: grow=0.7 \(need in \[0, 0.5\)\)",
+        ),
         (["--occlusion", "pixel", "-o", "grow=0.1"], "--occlusion pixel takes: .*screen_focal"),
         (
             ["--occlusion", "pixel", "-o", "screen_focal=nan"],
-            "--occlusion pixel: PixelOptions: invalid screen_focal",
+            r"--occlusion pixel: PixelOptions: screen_focal=nan \(need finite, > 0\)",
         ),
     ],
 )

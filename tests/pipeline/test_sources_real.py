@@ -309,6 +309,10 @@ def test_synthia_bad_frames(tmp_path, formats):
     np.savez(root / f"{seq}-000001.npz", **frame)
     with pytest.raises(DataError, match=r"000001.npz: the frame has NaN"):
         source.read(source.index()[0])
+    empty = {"pc": np.zeros((0, 3)), "rgb": np.zeros((0, 3)), "semantic": np.zeros(0, np.int32)}
+    np.savez(root / f"{seq}-000001.npz", **empty, center=frame["center"])
+    with pytest.raises(DataError, match=r"000001.npz: the frame has no points; drop it"):
+        sources.get_source("synthia", source=root).index()
 
 
 # ============================================================================ msr-action3d

@@ -148,8 +148,12 @@ def test_not_a_store(tmp_path):
     (tmp_path / "empty.zarr").mkdir()
     with pytest.raises(DataError, match="not a c2p4d store"):
         Store.open(tmp_path / "empty.zarr")
+    Store.create_or_resume(tmp_path / "empty.zarr", make_layout())  # an empty folder is filled
+    assert Store.open(tmp_path / "empty.zarr").dataset == "toy"
+    (tmp_path / "other.zarr").mkdir()
+    (tmp_path / "other.zarr" / "notes.txt").write_text("mine")
     with pytest.raises(DataError, match="not a c2p4d store"):
-        Store.create_or_resume(tmp_path / "empty.zarr", make_layout())
+        Store.create_or_resume(tmp_path / "other.zarr", make_layout())
 
 
 def test_unwritable_output(tmp_path):
