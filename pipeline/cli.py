@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import sys
 import time
 import types
 import typing
@@ -20,13 +22,17 @@ from c2p4d.pipeline.run import ClusterOptions, SlurmOptions, slurm_job_script
 class _Group(click.Group):
     """A click group that ends every expected failure with one line: a DataError as it is, an
     OSError (a full disk, a read-only folder) with its path and what to do, Ctrl-C with how to
-    resume (exit status 130). Anything else is a bug and keeps its traceback."""
+    resume (exit status 130); a closed pipe quietly. Anything else is a bug and keeps its
+    traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except DataError as error:
             raise click.ClickException(str(error)) from None
+        except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's docs do
+            ctx.exit(1)
         except OSError as error:
             raise click.ClickException(os_error_line(error)) from None
         except KeyboardInterrupt:

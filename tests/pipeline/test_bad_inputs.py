@@ -357,3 +357,14 @@ def test_run_lock_refuses_a_second_holder(tmp_path):
         pass
     with run_lock(target, "writing x"):  # released when the first run ends
         pass
+
+
+def test_a_closed_pipe_is_quiet(tiny_store):
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "c2p4d.pipeline", "info", str(tiny_store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reader.stdout.close()  # as `| head -1` does once it has its line
+    _, stderr = reader.communicate(timeout=60)
+    assert reader.returncode == 1 and stderr == b"", stderr
