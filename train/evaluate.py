@@ -47,10 +47,11 @@ class Scores:
 
 
 def inputs(
-    batch: dict[str, torch.Tensor], model: Backbone, device: torch.device
+    batch: dict[str, torch.Tensor], model: Backbone, device: torch.device, scale: float
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(points, features) as the model reads them: features only if it was built for some."""
-    clip = batch["complete"].to(device, non_blocking=True)
+    """(points x scale, features) as the model reads them: features only if it was built for
+    some."""
+    clip = batch["complete"].to(device, non_blocking=True) * scale
     if not model.config.in_channels:
         return clip, None
     return clip, batch["features"].to(device, non_blocking=True)
@@ -105,7 +106,7 @@ class PointCollector:
     the points themselves, so that a reader can map them onto any other sampling."""
 
     def __init__(self, task: Task, store: Store, dataset: ClipDataset) -> None:
-        self.names = store.names
+        self.names, self.stride = store.names, dataset.frame_stride
         self.rows: list[Arrays] = []
 
     def add(self, batch: dict[str, torch.Tensor], logits: torch.Tensor) -> None:
@@ -122,7 +123,7 @@ class PointCollector:
     def arrays(self) -> Arrays:
         joined = {k: np.concatenate([row[k] for row in self.rows]) for k in self.rows[0]}
         order = np.lexsort((joined["start"], joined["sequence"]))
-        return {k: v[order] for k, v in joined.items()}
+        return {"frame_stride": np.array(self.stride)} | {k: v[order] for k, v in joined.items()}
 
     @staticmethod
     def scores(arrays: Arrays, task: Task, store: Store) -> Scores:
@@ -222,7 +223,9 @@ def predict_split(
         total = math.ceil(len(dataset) / config.optim.batch_size)
         bar = tqdm(batches, total=total, desc=f"{split} clips", disable=not progress, leave=False)
         for batch in bar:
-            collector.add(batch, model(*inputs(batch, model, device)).float().cpu())
+            collector.add(
+                batch, model(*inputs(batch, model, device, config.input_scale)).float().cpu()
+            )
     finally:
         model.train(was_training)
     arrays = collector.arrays()

@@ -124,6 +124,8 @@ def load_init(model: Backbone, config: FinetuneConfig) -> dict[str, Any]:
             f"with {cause}: fine-tune with the pretraining's model options or pretrain with "
             f"--task {asked.task}"
         ) from None
+    if config.input_scale != 1:
+        differ.append(f"input_scale={config.input_scale:g} (pretraining fed coordinates as stored)")
     loaded = sorted(set(model.state_dict()) - set(new))
     return {
         "source": str(checkpoint.weights_path(source)),
@@ -149,9 +151,7 @@ def init_line(report: dict[str, Any]) -> str:
 
 def resumed_config(run_dir: Path) -> FinetuneConfig:
     """The config a fine-tuning run was started with (its checkpoint's copy)."""
-    _, meta = checkpoint.load_weights(run_dir)
-    runtime.check_kind(meta, KIND, run_dir, "fine-tuning")
-    return from_dict(FinetuneConfig, meta["config"])
+    return runtime.saved_config(run_dir, KIND, FinetuneConfig, "fine-tuning")
 
 
 def finetune(
@@ -230,7 +230,7 @@ def finetune(
         )
         for batch in bar:
             with autocast:
-                logits = trainable(*inputs(batch, model, device))
+                logits = trainable(*inputs(batch, model, device, config.input_scale))
             loss = task.loss(logits, batch[task.target].to(device))
             where = f"epoch {epoch + 1}, step {step + 1}"
             runtime.step(loss, model, optimizer, scheduler, optim.grad_clip, where, run_dir)
