@@ -25,7 +25,7 @@ from c2p4d.pipeline.store import Store
 from c2p4d.train import checkpoint, distributed, runtime
 from c2p4d.train.baselines import STRL, VideoMAE
 from c2p4d.train.c2p import C2P, PARTIAL_VIEWS, check_clip_length
-from c2p4d.train.config import ConfigError, PretrainConfig, from_dict, to_dict
+from c2p4d.train.config import ConfigError, PretrainConfig, to_dict
 from c2p4d.train.data import Augment, ClipDataset
 from c2p4d.train.probe import KnnProbe
 from c2p4d.train.runlog import RunLog
@@ -94,9 +94,7 @@ def partial_views(config: PretrainConfig) -> int:
 
 def resumed_config(run_dir: Path) -> PretrainConfig:
     """The config a run was started with (its checkpoint's copy)."""
-    _, meta = checkpoint.load_weights(run_dir)
-    runtime.check_kind(meta, KIND, run_dir, "C2P pretraining")
-    return from_dict(PretrainConfig, meta["config"])
+    return runtime.saved_config(run_dir, KIND, PretrainConfig, "C2P pretraining")
 
 
 def pretrain(

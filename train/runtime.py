@@ -130,6 +130,13 @@ def check_kind(meta: dict[str, Any], kind: str, run_dir: Path, what: str) -> Non
         raise checkpoint.CheckpointError(f"{run_dir} is not a {what} run")
 
 
+def saved_config(run_dir: Path, kind: str, cls: type, what: str) -> Any:
+    """The config a run was started with (its last checkpoint's copy)."""
+    _, meta = checkpoint.load_weights(run_dir)
+    check_kind(meta, kind, run_dir, what)
+    return from_dict(cls, meta["config"])
+
+
 def check_resumable(meta: dict[str, Any], kind: str, config: Any, run_dir: Path, what: str) -> None:
     """A run resumes only with the config it was started with (more epochs allowed)."""
     check_kind(meta, kind, run_dir, what)
