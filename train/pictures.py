@@ -65,6 +65,21 @@ def timelines(arrays: Arrays, names: list[str], path: Path) -> Path:
     return path
 
 
+def busiest_clips(arrays: Arrays) -> list[int]:
+    """Rows of the clips to draw: in each of the first few sequences, the one whose first frame
+    shows the most classes (then the most points outside its commonest class)."""
+    picks = []
+    for sequence in np.unique(arrays["sequence"])[:SHOWN]:
+        rows = np.flatnonzero(arrays["sequence"] == sequence)
+
+        def busy(k: int) -> tuple[int, int]:
+            counts = np.bincount(arrays["true"][k, 0].astype(int) + 1)
+            return int((counts[1:] > 0).sum()), int(counts.sum() - counts.max())
+
+        picks.append(int(max(rows, key=busy)))
+    return picks
+
+
 def flat_view(points: np.ndarray) -> np.ndarray:
     """[N,3] -> [N,2]: the points on their two principal axes."""
     centred = points - points.mean(axis=0)
@@ -72,19 +87,20 @@ def flat_view(points: np.ndarray) -> np.ndarray:
 
 
 def segmentation(arrays: Arrays, names: list[str], path: Path) -> Path:
-    """A few frames (the first of clips from different sequences) coloured by the predicted
-    class (left) and the true one (right), seen along each frame's axis of least extent (from
+    """A few frames (one per sequence, the busiest) coloured by the predicted class (left) and
+    the true one (right), seen along each frame's axis of least extent (from
     above, for a street or a table)."""
     palette = colours(len(names))
-    _, first = np.unique(arrays["sequence"], return_index=True)
-    picks = sorted(first)[:SHOWN]
+    picks = busiest_clips(arrays)
     fig, axes = plt.subplots(len(picks), 2, figsize=(10, 4.2 * len(picks)), squeeze=False)
     for (left, right), k in zip(axes, picks, strict=True):
         points = flat_view(arrays["points"][k, 0])
         for ax, kind in ((left, "pred"), (right, "true")):
             labels = arrays[kind][k, 0].astype(int)
-            colour = np.where(labels[:, None] >= 0, palette[labels.clip(0)], 0.85)
-            ax.scatter(points[:, 0], points[:, 1], c=colour, s=2, linewidths=0)
+            counts = np.bincount(labels + 1, minlength=len(names) + 1)
+            order = np.argsort(-counts[labels + 1], kind="stable")  # rare classes drawn last
+            colour = np.where(labels[:, None] >= 0, palette[labels.clip(0)], 0.85)[order]
+            ax.scatter(points[order, 0], points[order, 1], c=colour, s=5, linewidths=0)
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
