@@ -1,0 +1,231 @@
+"""Fine-tuning on tiny stores: every task trains and is evaluated, --init loads the trunk and
+only the trunk, label subsets are seeded and nested, --freeze keeps the trunk, bad input is
+one line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from support import c2p_data
+
+from c2p4d.models import build_student
+from c2p4d.pipeline.store import Store
+from c2p4d.train import checkpoint
+from c2p4d.train.config import finetune_preset, override, preset, to_dict
+from c2p4d.train.evaluate import evaluate_run
+from c2p4d.train.finetune import build_model, finetune, load_init, trunk_modules
+from c2p4d.train.tasks import labelled_sequences
+
+# A narrow trunk on clips of 128 points: seconds per epoch on 2 cores.
+TRUNK = ["model.dim=32", "model.depth=1", "model.heads=2", "model.dim_head=16", "model.mlp_dim=32"]
+TINY = [
+    *TRUNK,
+    "data.points=128",
+    "data.workers=0",
+    "optim.batch_size=2",
+    "optim.epochs=1",
+    "optim.warmup_epochs=0.5",
+]
+CLIPS = {  # per task, short enough for the tiny stores' sequences
+    "hoi4d-actseg": ["model.spatial_stride=8"],  # whole 24-frame sequences, at stride 2
+    "hoi4d-semseg": ["evaluation.start_step=6"],
+    "synthia": [],
+    "msr": ["data.clip_frames=8", "model.spatial_stride=8", "evaluation.start_step=8"],
+}
+SIZE = ["-o", "image_width=64", "-o", "image_height=48", "--points", "256"]
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> dict[str, Path]:
+    """The built-in stand-ins, tiny: synth-hoi (8 sequences x 24 frames), synth-street (8 x 6)
+    and synth-gesture (2 gestures x 11 subjects x 24 frames), 256 points per frame."""
+    out = tmp_path_factory.mktemp("finetune")
+    hoi = ["-o", "num_sequences=8", "-o", "frames_per_sequence=24"]
+    c2p_data("ingest", "--dataset", "synth-hoi", "--out", out, *hoi, *SIZE)
+    street = ["-o", "num_sequences=8", "-o", "frames_per_sequence=6"]
+    c2p_data("ingest", "--dataset", "synth-street", "--out", out, *street, *SIZE)
+    gesture = ["-o", "gestures=2", "-o", "min_frames=24", "-o", "max_frames=24"]
+    c2p_data("ingest", "--dataset", "synth-gesture", "--out", out, *gesture, *SIZE)
+    return {name: out / f"{name}.zarr" for name in ("synth-hoi", "synth-street", "synth-gesture")}
+
+
+STORE_OF = {
+    "hoi4d-actseg": "synth-hoi",
+    "hoi4d-semseg": "synth-hoi",
+    "synthia": "synth-street",
+    "msr": "synth-gesture",
+}
+
+
+def tiny(task: str, store: Path, *extra: str):
+    assignments = [*TINY, *CLIPS[task], f"data.store={store}", *extra]
+    return override(finetune_preset(task, "small"), assignments)
+
+
+@pytest.mark.parametrize(
+    ("task", "metrics"),
+    [
+        ("hoi4d-actseg", {"accuracy", "edit", "f1@10", "f1@25", "f1@50"}),
+        ("hoi4d-semseg", {"miou", "accuracy"}),
+        ("synthia", {"miou", "accuracy"}),
+        ("msr", {"clip_accuracy", "video_accuracy"}),
+    ],
+)
+def test_each_task_finetunes_and_evaluates(stores, tmp_path, task, metrics):
+    store = stores[STORE_OF[task]]
+    summary = finetune(tiny(task, store), tmp_path, progress=False)
+    assert np.isfinite(summary.loss) and summary.picked["epoch"] == 1
+    epochs = (tmp_path / "epochs.csv").read_text().splitlines()
+    assert len(epochs) == 2 and "val_" in epochs[0]
+    for name in ("config.json", "steps.csv", "curves.png", "labelled.txt"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert (tmp_path / "checkpoints" / "best.safetensors").is_file()
+
+    report = evaluate_run(tmp_path, device=torch.device("cpu"), progress=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(saved["metrics"]) == metrics and saved["split"] == "test"
+    assert all(0 <= v <= 100 for v in saved["metrics"].values())
+    assert saved["metrics"] == pytest.approx(report.scores.metrics)
+    predictions = np.load(tmp_path / "predictions.npz")
+    test = Store.open(store)
+    names = np.array(test.names)[test.splits == 2]
+    assert sorted(set(predictions["sequence"].tolist())) == sorted(names.tolist())
+    assert predictions["pred"].shape == predictions["true"].shape
+    if task == "msr":  # a video's class: the argmax of its clips' summed probabilities
+        for video, pred in zip(predictions["sequence"], predictions["pred"], strict=True):
+            clips = predictions["clip_probability"][predictions["clip_sequence"] == video]
+            assert len(clips) == 3 and pred == clips.sum(axis=0).argmax()
+    else:  # per frame and per point: the accuracy is the share of equal labels
+        labelled = predictions["true"] >= 0
+        right = predictions["pred"][labelled] == predictions["true"][labelled]
+        assert saved["metrics"]["accuracy"] == pytest.approx(100 * right.mean())
+
+
+def fake_pretraining(folder: Path, store: Path, *, ddp: bool = False, **model) -> Path:
+    """A pretraining checkpoint whose student trunk holds known, non-initial weights."""
+    assignments = [*TRUNK, "model.spatial_stride=8", *(f"model.{k}={v}" for k, v in model.items())]
+    config = override(preset("small"), [*assignments, f"data.store={store}"])
+    torch.manual_seed(123)
+    student = build_student(config.model.backbone, config.model.task, **config.model.overrides())
+    weights = {f"student.{k}": v + 1.0 for k, v in student.state_dict().items()}
+    weights["predictors.0.weight"] = torch.zeros(2, 2)
+    if ddp:
+        weights = {f"module.{k}": v for k, v in weights.items()}
+    meta = {"kind": "c2p-pretrain", "config": to_dict(config), "model": to_dict(student.config)}
+    checkpoint.save(folder, 1, weights, {}, meta)
+    return folder
+
+
+@pytest.mark.parametrize("ddp", [False, True])
+def test_init_loads_the_pretrained_trunk_and_only_the_trunk(stores, tmp_path, ddp):
+    store = stores["synth-hoi"]
+    run = fake_pretraining(tmp_path / "pretrain", store, ddp=ddp)
+    config = tiny("hoi4d-actseg", store, f"init={run}")
+    fresh = build_model(config, 11).state_dict()
+    model = build_model(config, 11)
+    report = load_init(model, config)
+    saved, _ = checkpoint.load_weights(run)
+    prefix = "module.student." if ddp else "student."
+    trunk = {k for k in fresh if not k.startswith("head.")}
+    assert set(report["loaded"]) == trunk and report["new"] == sorted(set(fresh) - trunk)
+    assert [k.split(".")[0] for k in report["unused"]] == ["predictors"]
+    for key, value in model.state_dict().items():
+        if key in trunk:
+            assert torch.equal(value, saved[prefix + key]) and not torch.equal(value, fresh[key])
+        else:
+            assert torch.equal(value, fresh[key]), key
+
+
+def test_finetune_from_init_records_what_it_loaded(stores, tmp_path):
+    store = stores["synth-hoi"]
+    run = fake_pretraining(tmp_path / "pretrain", store)
+    finetune(tiny("hoi4d-actseg", store, f"init={run}"), tmp_path / "ft", progress=False)
+    init = json.loads((tmp_path / "ft" / "init.json").read_text())
+    assert init["source"].endswith("epoch-0001.safetensors") and init["loaded"]
+
+
+def test_label_subsets_are_seeded_and_nested(stores, tmp_path):
+    store = Store.open(stores["synth-gesture"])
+    train = np.flatnonzero(store.splits == 0)
+    shares = [labelled_sequences(store, p, seed=0) for p in (10, 20, 40, 80, 100)]
+    assert [len(s) for s in shares] == [1, 2, 4, 8, 10] and len(train) == 10
+    for small, large in zip(shares, shares[1:], strict=False):
+        assert set(small) < set(large)
+    assert set(shares[-1]) == set(train)
+    assert np.array_equal(labelled_sequences(store, 40, seed=0), shares[2])
+    others = [labelled_sequences(store, 40, seed=s).tolist() for s in range(1, 4)]
+    assert any(o != shares[2].tolist() for o in others)
+
+    summary = finetune(tiny("msr", store.path, "labels=40"), tmp_path, progress=False)
+    listed = (tmp_path / "labelled.txt").read_text().split()
+    assert listed == [store.names[s] for s in shares[2]] and summary.steps > 0
+
+
+def test_freeze_leaves_the_trunk_unchanged(stores, tmp_path):
+    config = tiny("hoi4d-semseg", stores["synth-hoi"], "freeze=true")
+    before = build_model(config, 9).state_dict()
+    model = finetune(config, tmp_path, progress=False).model
+    after = model.state_dict()
+    trunk = {k for k in after if k.split(".")[0] in model.trunk_modules()}
+    assert trunk and all(torch.equal(before[k], after[k]) for k in trunk)  # BatchNorm too
+    assert any(not torch.equal(before[k], after[k]) for k in set(after) - trunk)
+    assert all(not p.requires_grad for m in trunk_modules(model) for p in m.parameters())
+
+
+def test_resume_continues_with_more_epochs(stores, tmp_path):
+    config = tiny("msr", stores["synth-gesture"])
+    finetune(config, tmp_path, progress=False)
+    summary = finetune(override(config, ["optim.epochs=2"]), tmp_path, resume=True, progress=False)
+    rows = (tmp_path / "epochs.csv").read_text().splitlines()
+    assert summary.epochs == 1 and [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+
+
+def cli(*args: object) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "c2p4d.train", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def options(task: str, store: Path, *extra: str) -> list[str]:
+    pairs = [*TINY, *CLIPS.get(task, []), f"data.store={store}", *extra]
+    return ["--task", task, *[a for o in pairs for a in ("-o", o)], "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    ("task", "store", "extra", "message"),
+    [
+        ("nope", "synth-hoi", [], "--task='nope' is not one of: hoi4d-actseg"),
+        ("msr", "synth-hoi", ["--labels", "150"], "labels=150 is outside (0, 100]"),
+        ("msr", "synth-hoi", ["--labels", "0"], "labels=0 is outside (0, 100]"),
+        ("msr", "synth-street", [], "no seq/label labels, which msr needs; stores of msr-action3d"),
+        ("hoi4d-actseg", "synth-street", [], "no frame/action labels"),
+        ("synthia", "synth-hoi", [], "has 0 feature channels per point (frame/features)"),
+    ],
+)
+def test_bad_input_is_one_line(stores, tmp_path, task, store, extra, message):
+    result = cli("finetune", *options(task, stores[store]), "--out", tmp_path, *extra)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_init_of_another_backbone_or_config_is_refused(stores, tmp_path):
+    store = stores["synth-hoi"]
+    run = fake_pretraining(tmp_path / "pretrain", store)
+    base = options("hoi4d-actseg", store, f"init={run}")
+    other = cli("finetune", *base, "--backbone", "pptr", "--out", tmp_path / "a")
+    assert other.returncode == 1
+    assert "holds a p4transformer trunk, this run fine-tunes pptr" in other.stderr, other.stderr
+    wider = cli("finetune", *base, "-o", "model.dim=64", "--out", tmp_path / "b")
+    assert wider.returncode == 1 and "model.dim=32 (here 64)" in wider.stderr, wider.stderr
+    assert len(wider.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_refuses_runs_without_a_finetuning_checkpoint(stores, tmp_path):
+    empty = cli("evaluate", tmp_path)
+    assert empty.returncode == 1 and "holds no fine-tuning checkpoint" in empty.stderr
+    run = fake_pretraining(tmp_path / "pretrain", stores["synth-hoi"])
+    pretraining = cli("evaluate", run)
+    assert pretraining.returncode == 1 and "evaluate takes a fine-tuning run" in pretraining.stderr
