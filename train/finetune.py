@@ -118,11 +118,11 @@ def load_init(model: Backbone, config: FinetuneConfig) -> dict[str, Any]:
     try:
         new = model.load_trunk(trunk)
     except ValueError as error:
-        cause = ", ".join(differ) or f"a {held.task} trunk, this is {asked.task}'s"
+        cause = [f"{held.task}'s trunk"] if held.task != asked.task else []
         raise checkpoint.CheckpointError(
             f"--init {source} does not fit this {asked.task} model ({error}); it was pretrained "
-            f"with {cause}: fine-tune with the pretraining's model options or pretrain with "
-            f"--task {asked.task}"
+            f"as {', '.join(cause + differ) or 'this model'}: fine-tune with the pretraining's "
+            f"model options or pretrain with --task {asked.task}"
         ) from None
     if config.input_scale != 1:
         differ.append(f"input_scale={config.input_scale:g} (pretraining fed coordinates as stored)")
