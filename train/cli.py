@@ -35,9 +35,64 @@ def main() -> None:
     """
 
 
+def _run_options(examples: str, default_out: str):
+    """The options pretraining and fine-tuning share: backbone, epochs, device, workers, any
+    config field, the run directory, resume, overwrite, progress bar."""
+    options = [
+        click.option(
+            "--backbone", type=click.Choice(["p4transformer", "pptr"]), help="The backbone."
+        ),
+        click.option("--epochs", type=int, help="Epochs (a resumed run may be given more)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto."),
+        click.option("--workers", type=int, help="DataLoader workers per process."),
+        click.option(
+            "-o",
+            "--option",
+            "options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help=f"Any config field by dotted name, e.g. {examples} (see config.json of a run).",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(path_type=Path),
+            help=f"The run directory. Default: {default_out}.",
+        ),
+        click.option(
+            "--resume",
+            type=click.Path(path_type=Path),
+            help="Continue this run from its last checkpoint, with its own config.",
+        ),
+        click.option(
+            "--overwrite", is_flag=True, help="Delete the run directory first if it exists."
+        ),
+        click.option("--no-progress", is_flag=True, help="No progress bar (log files only)."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _new_run_dir(run_dir: Path, overwrite: bool) -> Path:
+    """run_dir, emptied with --overwrite; a run already there is continued with --resume only."""
+    import shutil
+
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if (run_dir / "checkpoints" / "latest.json").exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
+            "another --out"
+        )
+    return run_dir
+
+
 @main.command()
 @click.option("--store", type=click.Path(path_type=Path), help="The store to pretrain on.")
-@click.option("--backbone", type=click.Choice(["p4transformer", "pptr"]), help="The backbone.")
 @click.option(
     "--task",
     type=click.Choice(["hoi4d-actseg", "hoi4d-semseg", "synthia", "msr"]),
@@ -55,30 +110,11 @@ def main() -> None:
     type=click.Choice(["c2p", "videomae", "strl"]),
     help="c2p (default), or a baseline the paper compares with, on the same trunk and data.",
 )
-@click.option("--epochs", type=int, help="Epochs (a resumed run may be given more).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto.")
-@click.option("--workers", type=int, help="DataLoader workers per process.")
-@click.option(
-    "-o",
-    "--option",
-    "options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Any config field by dotted name, e.g. -o c2p.window=5 -o c2p.distillation=c2c "
-    "-o data.view_set=random -o model.dim=512 -o optim.lr=0.02 (see config.json of a run).",
+@_run_options(
+    "-o c2p.window=5 -o c2p.distillation=c2c -o data.view_set=random -o model.dim=512 "
+    "-o optim.lr=0.02",
+    "runs/pretrain-<store>-<backbone>-<preset>",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    help="The run directory. Default: runs/pretrain-<store>-<backbone>-<preset>.",
-)
-@click.option(
-    "--resume",
-    type=click.Path(path_type=Path),
-    help="Continue this run from its last checkpoint, with its own config.",
-)
-@click.option("--overwrite", is_flag=True, help="Delete the run directory first if it exists.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (log files only).")
 def pretrain(
     store: Path | None,
     backbone: str | None,
@@ -98,7 +134,6 @@ def pretrain(
     teacher on the complete clips. Writes the run directory: config.json, steps.csv,
     epochs.csv, tensorboard/, curves.png and checkpoints/ (weights as safetensors), one
     checkpoint per epoch. Under torchrun it trains with DistributedDataParallel."""
-    import shutil
 
     from c2p4d.train.loop import pretrain as run_pretraining
     from c2p4d.train.loop import resumed_config
@@ -120,16 +155,12 @@ def pretrain(
         run_dir = resume
     else:
         config = override(preset_config(preset), assignments)
-        run_dir = out or Path("runs") / (
-            f"pretrain-{Path(config.data.store).stem}-{config.model.backbone}-{preset}"
+        run_dir = _new_run_dir(
+            out
+            or Path("runs")
+            / f"pretrain-{Path(config.data.store).stem}-{config.model.backbone}-{preset}",
+            overwrite,
         )
-        if overwrite and run_dir.exists():
-            shutil.rmtree(run_dir)
-        if (run_dir / "checkpoints" / "latest.json").exists():
-            raise ConfigError(
-                f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
-                "another --out"
-            )
     summary = run_pretraining(config, run_dir, resume=bool(resume), progress=not no_progress)
     click.echo(summary.line())
 
@@ -215,31 +246,10 @@ def cluster_pretrain(
     show_default=True,
     help="small: minutes on a laptop CPU; paper: the reference's sizes and schedule.",
 )
-@click.option("--backbone", type=click.Choice(["p4transformer", "pptr"]), help="The backbone.")
-@click.option("--epochs", type=int, help="Epochs (a resumed run may be given more).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto.")
-@click.option("--workers", type=int, help="DataLoader workers per process.")
-@click.option(
-    "-o",
-    "--option",
-    "options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Any config field by dotted name, e.g. -o optim.lr=0.02 -o data.points=1024 "
-    "-o evaluation.every=2 -o seed=1 (see config.json of a run).",
+@_run_options(
+    "-o optim.lr=0.02 -o data.points=1024 -o evaluation.every=2 -o seed=1",
+    "runs/finetune-<task>-<preset>[-init][-labelsP][-frozen]",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    help="The run directory. Default: runs/finetune-<task>-<preset>[-init][-labelsP][-frozen].",
-)
-@click.option(
-    "--resume",
-    type=click.Path(path_type=Path),
-    help="Continue this run from its last checkpoint, with its own config.",
-)
-@click.option("--overwrite", is_flag=True, help="Delete the run directory first if it exists.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (log files only).")
 def finetune(
     task: str,
     store: Path | None,
@@ -263,7 +273,6 @@ def finetune(
     used), init.json (what --init loaded), steps.csv, epochs.csv (with the val scores),
     tensorboard/, curves.png and checkpoints/ (best.safetensors: the epoch val picked).
     `c2p-train evaluate RUN` then scores it on the test split."""
-    import shutil
 
     from c2p4d.train.config import finetune_preset
     from c2p4d.train.finetune import finetune as run_finetuning
@@ -287,8 +296,9 @@ def finetune(
         run_dir = resume
     else:
         config = finetune_preset(task, preset)
-        chosen = store or default_store(task, data_dir)
-        config = override(config, [f"data.store={chosen}", *assignments])
+        if store is not None or not any(a.startswith("data.store=") for a in assignments):
+            assignments.insert(0, f"data.store={store or default_store(task, data_dir)}")
+        config = override(config, assignments)
         suffix = "".join(
             part
             for part, wanted in (
@@ -298,14 +308,7 @@ def finetune(
             )
             if wanted
         )
-        run_dir = out or Path("runs") / f"finetune-{task}-{preset}{suffix}"
-        if overwrite and run_dir.exists():
-            shutil.rmtree(run_dir)
-        if (run_dir / "checkpoints" / "latest.json").exists():
-            raise ConfigError(
-                f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
-                "another --out"
-            )
+        run_dir = _new_run_dir(out or Path("runs") / f"finetune-{task}-{preset}{suffix}", overwrite)
     summary = run_finetuning(config, run_dir, resume=bool(resume), progress=not no_progress)
     click.echo(summary.line())
 
