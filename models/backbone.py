@@ -50,14 +50,17 @@ class PointEncoder(nn.ModuleList):
 
 
 class PositionEmbedding(nn.Linear):
-    """Token positions [B,T,M,3] -> [B,T,M,dim] via (x, y, z, t), t = 1..T' (reference Conv1d)."""
+    """Token positions [B,T,M,3] -> [B,T,M,dim] via (x, y, z, t), t = 1..T' (reference Conv1d).
+
+    time=False sets t to 0: positions in space only (C2P's teacher without the time shortcut).
+    """
 
     def __init__(self, dim: int):
         super().__init__(4, dim)
 
-    def forward(self, xyz: torch.Tensor) -> torch.Tensor:
+    def forward(self, xyz: torch.Tensor, time: bool = True) -> torch.Tensor:
         b, t, m, _ = xyz.shape
-        time = torch.arange(1, t + 1, dtype=xyz.dtype, device=xyz.device)
+        time = torch.arange(1, t + 1, dtype=xyz.dtype, device=xyz.device) * float(time)
         return super().forward(torch.cat([xyz, time.view(1, t, 1, 1).expand(b, t, m, 1)], -1))
 
 
@@ -107,10 +110,13 @@ class Backbone(nn.Module):
         """Names of the child modules that form the trunk (pretrained by C2P)."""
         raise NotImplementedError
 
-    def embedding(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+    def embedding(
+        self, clip: torch.Tensor, features: torch.Tensor | None, time: bool = True
+    ) -> Trunk:
         """The trunk up to its last transformer: the tokens (or frames) that transformer mixes.
 
         The authors' C2P code takes its teacher's frame features here, on the complete clip.
+        time=False: the position embedding sees no frame index (see `PositionEmbedding`).
         """
         raise NotImplementedError
 
@@ -131,11 +137,11 @@ class Backbone(nn.Module):
     def encode(self, clip: torch.Tensor, features: torch.Tensor | None) -> list[Level]:
         return self.encoder(clip, point_features(clip, features, self.config))
 
-    def embed(self, level: Level) -> torch.Tensor:
+    def embed(self, level: Level, time: bool = True) -> torch.Tensor:
         """Token features of the last encoder level, plus the position embedding if any."""
         if self.pos_embedding is None:
             return level.features
-        return level.features + self.pos_embedding(level.xyz)
+        return level.features + self.pos_embedding(level.xyz, time)
 
     def frame_features(
         self, clip: torch.Tensor, features: torch.Tensor | None = None
@@ -153,10 +159,10 @@ class Backbone(nn.Module):
         return frames
 
     def embedding_frame_features(
-        self, clip: torch.Tensor, features: torch.Tensor | None = None
+        self, clip: torch.Tensor, features: torch.Tensor | None = None, time: bool = True
     ) -> torch.Tensor:
         """[B,T,N,3] (+ [B,T,N,C]) -> [B,T,D]: `embedding` max-pooled per frame (no transformer)."""
-        return self._aligned(self.embedding(clip, features).frames(), clip)
+        return self._aligned(self.embedding(clip, features, time).frames(), clip)
 
     def forward(self, clip: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Logits: [B,classes] (msr), [B,T,classes] (hoi4d-actseg), [B,T,N,classes] (seg)."""

@@ -38,9 +38,11 @@ class P4Transformer(Backbone):
     def mixer(self) -> Transformer:
         return self.transformer
 
-    def embedding(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+    def embedding(
+        self, clip: torch.Tensor, features: torch.Tensor | None, time: bool = True
+    ) -> Trunk:
         levels = self.encode(clip, features)
-        tokens = self.embed(levels[-1])
+        tokens = self.embed(levels[-1], time)
         if self.config.mixing == "frames":
             tokens = tokens.amax(2)
         return Trunk(levels, levels[-1].xyz, tokens)

@@ -99,7 +99,9 @@ class PPTr(Backbone):
     def mixer(self) -> Transformer:
         return self.inter_transformer
 
-    def embedding(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
+    def embedding(
+        self, clip: torch.Tensor, features: torch.Tensor | None, time: bool = True
+    ) -> Trunk:
         c = self.config
         levels = self.encode(clip, features)
         if c.segmentation:
@@ -109,7 +111,7 @@ class PPTr(Backbone):
             )
         else:
             points, centres = None, None
-            groups = chunk_primitives(self.embed(levels[-1]), c.primitives)
+            groups = chunk_primitives(self.embed(levels[-1], time), c.primitives)
         b, t, p, k, d = groups.shape
         if c.emb_relu:
             groups = groups.relu()

@@ -55,6 +55,7 @@ ROWS = {
         Row("window 5, ±2 only", ("c2p.window=5-outer",)),
         Row("single predictor", ("c2p.predictor=single",)),
         Row("one-pixel occlusion", ("data.view_set=sweep-pixel",)),
+        Row("teacher without time", ("c2p.teacher_time=false",)),
     )
 }
 
@@ -76,6 +77,7 @@ TABLES = (
         ("window 1", "C2P", "window 5", "window 5, ±2 only", "single predictor"),
     ),
     Table("Beyond the paper: does faithful occlusion matter?", ("C2P", "one-pixel occlusion")),
+    Table("Beyond the paper: the time shortcut", ("C2P", "teacher without time")),
 )
 
 # (claim, better row, worse row, the margin in accuracy points the better must win by)
@@ -242,7 +244,7 @@ def write_report(
         lines.append(f"- {'✔' if holds else '✘'} {text}: {numbers}")
     for table in tables:
         labels = config.labels if table.all_labels else (config.ablation_labels,)
-        lines += ["", f"## {table.title}", ""]
+        lines += ["", f"## {TABLES.index(table) + 1}. {table.title}", ""]
         lines.append("| pretraining | labels | " + " | ".join(METRICS) + " | minutes |")
         lines.append("|---|---:|" + "---:|" * len(METRICS) + "---:|")
         for name in table.rows:
@@ -278,7 +280,7 @@ def plot(
     config: AblationConfig, tables: list[Table], cells: dict[tuple[str, int], Cell], out: Path
 ) -> None:
     """data-efficiency.png (accuracy against labels), and a bar chart per other table."""
-    for i, table in enumerate(tables):
+    for table in tables:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         if table.all_labels:
             for name in table.rows:
@@ -297,7 +299,7 @@ def plot(
             ax.set_xticks(range(len(means)), table.rows, rotation=15, ha="right")
             low = min(m - s for m, s in zip(means, stds, strict=True))
             ax.set_ylim(max(0.0, math.floor(low - 5)), None)
-            name = f"table{i + 1}.png"
+            name = f"table{TABLES.index(table) + 1}.png"
         ax.set(ylabel="test frame accuracy (%)", title=table.title)
         fig.tight_layout()
         fig.savefig(out / name, dpi=90)

@@ -155,7 +155,7 @@ class C2P(nn.Module):
     ) -> torch.Tensor:
         if self.config.teacher == "separate" or self.config.teacher_arch == "symmetric":
             return network.frame_features(clip, features)
-        return network.embedding_frame_features(clip, features)
+        return network.embedding_frame_features(clip, features, self.config.teacher_time)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss terms of a loader batch: "loss" (the total), "geo", one "t{k:+d}" per offset."""

@@ -353,6 +353,8 @@ def evaluate(run: Path, png: bool, device: str, workers: int | None, no_progress
               help="An option of every pretraining (as -o of c2p-train pretrain).")  # fmt: skip
 @click.option("-f", "--finetune-option", "finetune_options", multiple=True, metavar="KEY=VALUE",
               help="An option of every fine-tuning (as -o of c2p-train finetune).")  # fmt: skip
+@click.option("--tables", help="Only these tables, by their number in the report, e.g. 1,7. "
+              "Default: all.")  # fmt: skip
 @click.option("--quick", is_flag=True, help="Every row on tiny sizes in a few minutes (a test).")
 @click.option("--no-progress", is_flag=True)
 def ablation(
@@ -366,6 +368,7 @@ def ablation(
     finetune_epochs: int,
     pretrain_options: tuple[str, ...],
     finetune_options: tuple[str, ...],
+    tables: str | None,
     quick: bool,
     no_progress: bool,
 ) -> None:
@@ -380,6 +383,12 @@ def ablation(
         shares = tuple(int(s) for s in labels.split(","))
     except ValueError:
         raise ConfigError(f"--labels {labels!r}: expected percentages like 10,20,40") from None
+    titles = tuple(t.title for t in experiment.TABLES)
+    if tables:
+        numbers = [n.strip() for n in tables.split(",")]
+        if not all(n.isdigit() and 1 <= int(n) <= len(titles) for n in numbers):
+            raise ConfigError(f"--tables {tables!r}: expected numbers from 1 to {len(titles)}")
+        titles = tuple(titles[int(n) - 1] for n in numbers)
     if quick:
         store = store or out / "store" / "synth-hoi.zarr"
         seeds, shares, ablation_labels = min(seeds, 2), (10, 100), 10
@@ -399,6 +408,7 @@ def ablation(
             finetune_epochs=finetune_epochs,
             pretrain_options=pretrain_options,
             finetune_options=finetune_options,
+            tables=titles,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None

@@ -126,6 +126,9 @@ class C2PConfig:
     loss: code (cross-entropy over the clip's frames, positive in the denominator) or paper
       (Eq. 1-2: negatives only outside the window, positive not in the denominator).
     batch_negatives: also contrast against every frame of the batch's other clips.
+    teacher_time: False drops the frame index t from the position embedding of an asymmetric
+      shared or EMA teacher (beyond the paper). With it (the code), student and teacher frames
+      both carry t, so the clip's frames can be told apart by t alone: a shortcut.
     """
 
     distillation: str = "c2p"
@@ -137,6 +140,7 @@ class C2PConfig:
     predictor_hidden: int = 4096
     loss: str = "code"
     batch_negatives: bool = False
+    teacher_time: bool = True
     temperature: float = 0.07
     geo_weight: float = 0.5  # L_geo's weight; the offsets share the rest equally
     ema_momentum: float = 0.996
@@ -149,6 +153,11 @@ class C2PConfig:
         _choice("c2p.predictor", self.predictor, ("per-offset", "single"))
         _choice("c2p.predictor_norm", self.predictor_norm, ("batch", "layer"))
         _choice("c2p.loss", self.loss, ("code", "paper"))
+        _check(
+            self.teacher_time or (self.teacher != "separate" and self.teacher_arch == "asymmetric"),
+            "c2p.teacher_time=false needs the shared or EMA asymmetric teacher (the others take "
+            "no position embedding of their own to change)",
+        )
         _check(self.predictor_hidden >= 1, "c2p.predictor_hidden must be >= 1")
         _check(self.temperature > 0, "c2p.temperature must be > 0")
         _check(0 < self.geo_weight <= 1, "c2p.geo_weight must be in (0, 1]")

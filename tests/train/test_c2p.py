@@ -113,6 +113,19 @@ def test_shared_teacher_is_the_students_embedding():
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+def test_a_teacher_without_time_tells_frames_apart_by_their_points_only():
+    still = clips(frames=1)[1].expand(2, 5, 32, 3)  # five frames of one unchanging scene
+    with_time = tiny_c2p().teacher_frames(still, None)
+    assert (with_time[:, 1:] - with_time[:, :1]).abs().amax() > 1e-3  # t alone sets them apart
+    without = tiny_c2p(teacher_time=False).teacher_frames(still, None)
+    assert torch.allclose(without, without[:, :1].expand_as(without), atol=1e-6)
+    moving = clips(frames=5)[1]
+    frames = tiny_c2p(teacher_time=False).teacher_frames(moving, None)
+    assert (frames[:, 1:] - frames[:, :1]).abs().amax() > 1e-3
+    with pytest.raises(ConfigError, match="teacher_time=false needs the shared or EMA"):
+        C2PConfig(teacher="separate", teacher_time=False)
+
+
 def test_separate_teacher_is_a_p4dconv_network_of_its_own():
     model = tiny_c2p(teacher="separate")
     assert isinstance(model.teacher, Teacher)
