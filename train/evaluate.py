@@ -31,8 +31,13 @@ from c2p4d.pipeline.store import Store
 from c2p4d.train import checkpoint
 from c2p4d.train.config import FinetuneConfig, from_dict, override
 from c2p4d.train.data import ClipDataset
-from c2p4d.train.metrics import ActionSegmentationMeter, ClipClassificationMeter, ConfusionMatrix
-from c2p4d.train.tasks import Task, get_task
+from c2p4d.train.metrics import (
+    ActionSegmentationMeter,
+    ClipClassificationMeter,
+    ConfusionMatrix,
+    blind_predictions,
+)
+from c2p4d.train.tasks import SPLIT_TRAIN, Task, get_task
 
 KIND = "c2p-finetune"
 BEST = "best.safetensors"  # in checkpoints/: the weights that scored best on val
@@ -94,11 +99,29 @@ class FrameCollector:
 
     @staticmethod
     def scores(arrays: Arrays, task: Task, store: Store) -> Scores:
-        meter = ActionSegmentationMeter()
         bounds = arrays["frame_offset"]
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            meter.update(arrays["pred"][a:b], arrays["true"][a:b])
-        return Scores(meter.compute(), {})
+        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        return _segmentation_scores([arrays["pred"][a:b] for a, b in spans], arrays, spans)
+
+    @staticmethod
+    def baselines(arrays: Arrays, task: Task, store: Store) -> dict[str, Scores]:
+        """The scores of predictions that read no points (`metrics.blind_predictions`), from
+        the training split's labels."""
+        train = np.flatnonzero(store.splits == SPLIT_TRAIN)
+        labels = [store.read_sequence(s).action for s in train]
+        bounds = arrays["frame_offset"]
+        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        guesses = blind_predictions(labels, [b - a for a, b in spans], len(task.label_names(store)))
+        return {name: _segmentation_scores(pred, arrays, spans) for name, pred in guesses.items()}
+
+
+def _segmentation_scores(
+    predicted: list[np.ndarray], arrays: Arrays, spans: list[tuple[int, int]]
+) -> Scores:
+    meter = ActionSegmentationMeter()
+    for pred, (a, b) in zip(predicted, spans, strict=True):
+        meter.update(pred, arrays["true"][a:b])
+    return Scores(meter.compute(), {})
 
 
 class PointCollector:
@@ -136,6 +159,10 @@ class PointCollector:
         iou = matrix.iou()
         per_class = {names[c]: float(iou[c]) if present[c] else None for c in classes}
         return Scores(metrics, per_class)
+
+    @staticmethod
+    def baselines(arrays: Arrays, task: Task, store: Store) -> dict[str, Scores]:
+        return {}  # none: a class prior's mIoU is one class's IoU over all classes
 
 
 class ClipCollector:
@@ -179,6 +206,10 @@ class ClipCollector:
         probability /= probability.sum(axis=1, keepdims=True)  # float32 rounding
         meter.update(ids, probability, arrays["clip_true"])
         return Scores(meter.compute(), {})
+
+    @staticmethod
+    def baselines(arrays: Arrays, task: Task, store: Store) -> dict[str, Scores]:
+        return {}  # none: a clip has no frame index, and the classes are balanced
 
 
 COLLECTORS = {"frames": FrameCollector, "points": PointCollector, "clips": ClipCollector}
@@ -265,16 +296,29 @@ def load_model(weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> Backbo
     return net
 
 
-def table(task: Task, scores: Scores, title: str) -> str:
-    """The metrics as one text table (per-class IoU below, where the task has it)."""
-    rows = [(name, f"{value:6.2f}") for name, value in scores.metrics.items()]
+def table(
+    task: Task, scores: Scores, title: str, baselines: dict[str, Scores] | None = None
+) -> str:
+    """The metrics as one text table, a column for each baseline beside the model's (per-class
+    IoU below, where the task has it)."""
+    baselines = baselines or {}
+    header = ["metric", "model", *baselines]
+    rows = [
+        [name, f"{value:.2f}", *(f"{b.metrics[name]:.2f}" for b in baselines.values())]
+        for name, value in scores.metrics.items()
+    ]
     rows += [
-        (f"IoU {name}", "     -" if value is None else f"{value:6.2f}")
+        [f"IoU {name}", "-" if value is None else f"{value:.2f}"]
         for name, value in scores.per_class.items()
     ]
-    width = max(len(name) for name, _ in rows)
-    lines = [title, f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
-    return "\n".join([*lines, *(f"{name:<{width}}  {value}" for name, value in rows)])
+    widths = [max(len(r[i]) for r in [header, *rows] if i < len(r)) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        right = [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=False)]
+        return "  ".join([f"{cells[0]:<{widths[0]}}", *right])
+
+    rule = ["-" * w for w in widths]
+    return "\n".join([title, line(header), line(rule), *(line(r) for r in rows)])
 
 
 @dataclass
@@ -303,6 +347,7 @@ def evaluate_run(
     store = Store.open(config.data.store)
     model = load_model(weights, meta).to(device)
     arrays, scores = predict_split(model, config, store, "test", device, progress)
+    baselines = COLLECTORS[task.kind].baselines(arrays, task, store)
     count = len(np.unique(arrays["sequence"]))
     title = f"{task.name} on {store.path}, test split ({count} sequences); weights {which}"
     report = {
@@ -313,6 +358,7 @@ def evaluate_run(
         "weights": which,
         "metrics": scores.metrics,
         "per_class_iou": scores.per_class or None,
+        "baselines": {name: b.metrics for name, b in baselines.items()} or None,
     }
     files = [run_dir / "metrics.json", run_dir / "predictions.npz"]
     files[0].write_text(json.dumps(report, indent=2) + "\n")
@@ -322,4 +368,4 @@ def evaluate_run(
         from c2p4d.train.pictures import draw
 
         files.append(draw(task, arrays, list(names), run_dir))
-    return Report(table(task, scores, title), scores, files)
+    return Report(table(task, scores, title, baselines), scores, files)

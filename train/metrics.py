@@ -191,6 +191,38 @@ class ActionSegmentationMeter:
         return scores
 
 
+def blind_predictions(
+    train: Sequence[np.ndarray], lengths: Sequence[int], classes: int
+) -> dict[str, list[np.ndarray]]:
+    """What a model that reads no points would predict for sequences of `lengths` frames, from
+    the per-frame labels of the training sequences (negative: unlabelled):
+
+    - "most frequent": the training split's most frequent label, everywhere;
+    - "frame-index prior": at frame t, the most frequent training label at frame t (frames past
+      the longest training sequence take its last frame's; ties go to the lower label).
+
+    A model that does not beat the prior has learned when actions happen, not what they look
+    like. Raises ValueError when no training frame is labelled.
+    """
+    longest = max((len(a) for a in train), default=0)
+    counts = np.zeros((max(longest, 1), classes), dtype=np.int64)
+    for labels in train:
+        labels = _frame_labels(labels, "train")
+        t = np.flatnonzero(labels >= 0)
+        np.add.at(counts, (t, labels[t]), 1)
+    if not counts.any():
+        raise ValueError("no labelled training frame: no baseline to draw")
+    majority = int(counts.sum(axis=0).argmax())
+    by_frame = counts.argmax(axis=1)
+    by_frame[~counts.any(axis=1)] = majority  # frames no training sequence labels
+    return {
+        "most frequent": [np.full(n, majority, dtype=np.int64) for n in lengths],
+        "frame-index prior": [
+            by_frame[np.minimum(np.arange(n), len(by_frame) - 1)] for n in lengths
+        ],
+    }
+
+
 # --- semantic segmentation --------------------------------------------------------------------
 
 

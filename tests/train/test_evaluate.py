@@ -70,6 +70,7 @@ def test_evaluate_prints_one_table_and_draws_timelines(store, actseg_run):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("hoi4d-actseg on ") and "test split (1 sequences)" in lines[0]
     assert "weights best on val: epoch" in lines[0]
+    assert lines[1].split() == ["metric", "model", "most", "frequent", "frame-index", "prior"]
     assert [line.split()[0] for line in lines[3:8]] == [
         "accuracy",
         "edit",
@@ -94,6 +95,11 @@ def test_actseg_predictions_cover_every_frame_and_reproduce_the_metrics(store, a
         meter.update(arrays["pred"][a:b], arrays["true"][a:b])
     saved = json.loads((actseg_run / "metrics.json").read_text())
     assert saved["metrics"] == pytest.approx(meter.compute())
+    train = [test.read_sequence(s).action for s in np.flatnonzero(test.splits == 0)]
+    prior = np.array([np.bincount([a[t] for a in train], minlength=11).argmax() for t in range(24)])
+    truth = arrays["true"]  # one test sequence of 24 frames, all of them labelled
+    expected = 100 * np.mean(prior[: len(truth)] == truth)
+    assert saved["baselines"]["frame-index prior"]["accuracy"] == pytest.approx(expected)
 
 
 def test_semseg_reports_per_class_iou_and_draws_frames(store, tmp_path):

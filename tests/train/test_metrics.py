@@ -11,6 +11,7 @@ from c2p4d.train.metrics import (
     ClipClassificationMeter,
     ConfusionMatrix,
     Segment,
+    blind_predictions,
     edit_score,
     f1_counts,
     f1_from_counts,
@@ -501,3 +502,16 @@ def test_video_accuracy_matches_p4transformer(seed):
     clips = [(p.argmax(axis=1) == t) for _, p, t in batches]
     assert scores["clip_accuracy"] == pytest.approx(100 * np.concatenate(clips).mean())
     assert meter.video_confusion().sum() == len(meter.video_predictions())
+
+
+def test_blind_predictions_by_hand():
+    train = [np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2]), np.array([-1, 1, 2, 2, 2, 2])]
+    guesses = blind_predictions(train, [3, 7], classes=3)
+    # labelled counts: 0 x3, 1 x5, 2 x6 -> 2; by frame: t0 0 (2 votes to none), t1 1 (2 to 1),
+    # t2 1, t3 2, t4 2, t5 2 (one vote), t6 past the longest -> t5's
+    assert [g.tolist() for g in guesses["most frequent"]] == [[2, 2, 2], [2] * 7]
+    assert [g.tolist() for g in guesses["frame-index prior"]] == [[0, 1, 1], [0, 1, 1, 2, 2, 2, 2]]
+    tie = blind_predictions([np.array([1, 0]), np.array([0, 1])], [2], classes=2)
+    assert tie["frame-index prior"][0].tolist() == [0, 0]  # ties go to the lower label
+    with pytest.raises(ValueError, match="no labelled training frame"):
+        blind_predictions([np.array([-1, -1])], [2], classes=2)
