@@ -29,6 +29,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 METRICS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
+# A row that reads no points: each frame takes the most frequent action at its index among the
+# labelled training sequences (evaluate's baseline). A model that does not beat it has learned
+# when actions happen, not what they look like.
+PRIOR = "frame-index prior"
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ TABLES = (
 
 # (claim, better row, worse row, the margin in accuracy points the better must win by)
 CLAIMS = (
+    ("scratch beats the frame-index prior (it reads the points)", "scratch", PRIOR, 0.0),
     ("C2P beats scratch at the ablation's labels by >= 8 points", "C2P", "scratch", 8.0),
     ("C2P beats VideoMAE", "C2P", "VideoMAE", 0.0),
     ("C2P beats STRL", "C2P", "STRL", 0.0),
@@ -152,7 +157,7 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
                 if (name, labels) in cells:
                     continue
                 row = ROWS[name]
-                values: dict[str, list[float]] = {m: [] for m in METRICS}
+                values: dict[str, list[float]] = {}
                 began = time.perf_counter()
                 for seed in range(config.seeds):
                     init = None
@@ -168,10 +173,13 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
                             )
                     run_dir = runs / "finetune" / slug(name) / f"labels{labels}-seed{seed}"
                     metrics = _cached(finetune, init, labels, seed, run_dir)
-                    for metric in METRICS:
-                        values[metric].append(float(metrics[metric]))
+                    for metric, value in metrics.items():
+                        values.setdefault(metric, []).append(float(value))
                 minutes = (time.perf_counter() - began) / 60
                 cells[name, labels] = Cell(name, labels, values, minutes)
+                if f"{PRIOR}: accuracy" in values:  # the scratch runs' labels, scored blind
+                    prior = {m: values[f"{PRIOR}: {m}"] for m in METRICS}
+                    cells.setdefault((PRIOR, labels), Cell(PRIOR, labels, prior, 0.0))
                 echo(
                     f"{name:>22} {labels:3d} % labels: accuracy "
                     f"{cells[name, labels].mean('accuracy'):.1f} ± "
@@ -248,7 +256,7 @@ def write_report(
         lines += ["", f"## {TABLES.index(table) + 1}. {table.title}", ""]
         lines.append("| pretraining | labels | " + " | ".join(METRICS) + " | minutes |")
         lines.append("|---|---:|" + "---:|" * len(METRICS) + "---:|")
-        for name in table.rows:
+        for name in rows_of(table, labels, cells):
             for share in labels:
                 cell = cells[name, share]
                 stats = " | ".join(f"{cell.mean(m):.1f} ± {cell.std(m):.1f}" for m in METRICS)
@@ -262,10 +270,10 @@ def write_report(
             {
                 "row": c.row,
                 "labels": c.labels,
-                "pretrain": ROWS[c.row].pretrain,
+                "pretrain": ROWS[c.row].pretrain if c.row in ROWS else None,
                 "mean": {m: c.mean(m) for m in METRICS},
                 "std": {m: c.std(m) for m in METRICS},
-                "values": c.values,
+                "values": {m: c.values[m] for m in METRICS},
                 "minutes": c.minutes,
             }
             for c in cells.values()
@@ -277,6 +285,14 @@ def write_report(
     return report
 
 
+def rows_of(
+    table: Table, labels: tuple[int, ...], cells: dict[tuple[str, int], Cell]
+) -> tuple[str, ...]:
+    """The table's rows, and the frame-index prior's where its cells were scored (table 1)."""
+    blind = table.all_labels and all((PRIOR, share) in cells for share in labels)
+    return table.rows + ((PRIOR,) if blind else ())
+
+
 def plot(
     config: AblationConfig, tables: list[Table], cells: dict[tuple[str, int], Cell], out: Path
 ) -> None:
@@ -284,7 +300,7 @@ def plot(
     for table in tables:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         if table.all_labels:
-            for name in table.rows:
+            for name in rows_of(table, config.labels, cells):
                 means = [cells[name, s].mean("accuracy") for s in config.labels]
                 stds = [cells[name, s].std("accuracy") for s in config.labels]
                 ax.errorbar(config.labels, means, yerr=stds, marker="o", capsize=3, label=name)
@@ -389,6 +405,11 @@ def real_runs(config: AblationConfig, store: Path, progress: bool) -> tuple[Pret
         base = finetune_preset("hoi4d-actseg", config.preset)
         finetune(override(base, [*settings, *config.finetune_options]), run_dir, progress=progress)
         report = evaluate_run(run_dir, device=torch.device("cpu"), progress=progress)
-        return report.scores.metrics
+        blind = {
+            f"{name}: {metric}": value
+            for name, scores in report.baselines.items()
+            for metric, value in scores.metrics.items()
+        }
+        return {**report.scores.metrics, **blind}
 
     return pretrain_row, finetune_cell

@@ -37,7 +37,7 @@ from c2p4d.train.metrics import (
     ConfusionMatrix,
     blind_predictions,
 )
-from c2p4d.train.tasks import SPLIT_TRAIN, Task, get_task
+from c2p4d.train.tasks import Task, get_task, labelled_sequences
 
 KIND = "c2p-finetune"
 BEST = "best.safetensors"  # in checkpoints/: the weights that scored best on val
@@ -104,10 +104,9 @@ class FrameCollector:
         return _segmentation_scores([arrays["pred"][a:b] for a, b in spans], arrays, spans)
 
     @staticmethod
-    def baselines(arrays: Arrays, task: Task, store: Store) -> dict[str, Scores]:
+    def baselines(arrays: Arrays, task: Task, store: Store, train: np.ndarray) -> dict[str, Scores]:
         """The scores of predictions that read no points (`metrics.blind_predictions`), from
-        the training split's labels."""
-        train = np.flatnonzero(store.splits == SPLIT_TRAIN)
+        the labels of the training sequences the model saw (`train`)."""
         labels = [store.read_sequence(s).action for s in train]
         bounds = arrays["frame_offset"]
         spans = list(zip(bounds[:-1], bounds[1:], strict=True))
@@ -161,7 +160,7 @@ class PointCollector:
         return Scores(metrics, per_class)
 
     @staticmethod
-    def baselines(arrays: Arrays, task: Task, store: Store) -> dict[str, Scores]:
+    def baselines(arrays: Arrays, task: Task, store: Store, train: np.ndarray) -> dict[str, Scores]:
         return {}  # none: a class prior's mIoU is one class's IoU over all classes
 
 
@@ -208,7 +207,7 @@ class ClipCollector:
         return Scores(meter.compute(), {})
 
     @staticmethod
-    def baselines(arrays: Arrays, task: Task, store: Store) -> dict[str, Scores]:
+    def baselines(arrays: Arrays, task: Task, store: Store, train: np.ndarray) -> dict[str, Scores]:
         return {}  # none: a clip has no frame index, and the classes are balanced
 
 
@@ -325,6 +324,7 @@ def table(
 class Report:
     table: str
     scores: Scores
+    baselines: dict[str, Scores]  # predictions that read no points, scored alike
     files: list[Path]
 
 
@@ -347,7 +347,8 @@ def evaluate_run(
     store = Store.open(config.data.store)
     model = load_model(weights, meta).to(device)
     arrays, scores = predict_split(model, config, store, "test", device, progress)
-    baselines = COLLECTORS[task.kind].baselines(arrays, task, store)
+    labelled = labelled_sequences(store, config.labels, config.seed)
+    baselines = COLLECTORS[task.kind].baselines(arrays, task, store, labelled)
     count = len(np.unique(arrays["sequence"]))
     title = f"{task.name} on {store.path}, test split ({count} sequences); weights {which}"
     report = {
@@ -368,4 +369,4 @@ def evaluate_run(
         from c2p4d.train.pictures import draw
 
         files.append(draw(task, arrays, list(names), run_dir))
-    return Report(table(task, scores, title, baselines), scores, files)
+    return Report(table(task, scores, title, baselines), scores, baselines, files)

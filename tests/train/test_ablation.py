@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from c2p4d.train.ablation import METRICS, TABLES, AblationConfig, run, slug
+from c2p4d.train.ablation import METRICS, PRIOR, TABLES, AblationConfig, run, slug
 
 # Mean test accuracy a fake fine-tuning reaches after each pretraining row, per seed offset.
 ACCURACY = {
@@ -39,7 +39,8 @@ def fake_runs(calls):
         calls.append(("finetune", init, labels, seed))
         name = "scratch" if init is None else ROWS_BY_SLUG[init.parent.name]
         accuracy = ACCURACY[name] + labels / 10 + (seed - 1) * 1.0
-        return {m: accuracy for m in METRICS}
+        blind = {f"{PRIOR}: {m}": 45.0 for m in METRICS} if init is None else {}
+        return {**{m: accuracy for m in METRICS}, **blind}
 
     return pretrain, finetune
 
@@ -62,6 +63,8 @@ def test_every_cell_and_claim_from_seeds(tmp_path):
     assert not claims["C2P beats C2C"]  # 0.5 apart with a std of 1: noise
     assert claims["C2P beats P2P"]
     assert "✘ C2P beats C2C" in text and "✔ C2P beats STRL" in text
+    assert not claims["scratch beats the frame-index prior (it reads the points)"]  # 41-43 vs 45
+    assert f"| {PRIOR} | 100 % | 45.0 ± 0.0 |" in text
     assert (tmp_path / "data-efficiency.png").stat().st_size > 0
     calls.clear()
     run(config, *fake_runs(calls), echo=lambda line: None)  # a rerun resumes: nothing redone
@@ -75,7 +78,7 @@ def test_quick_ablation_reports_every_table_with_finite_numbers(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     rows = {c["row"] for c in results["cells"]}
-    assert rows == {name for table in TABLES for name in table.rows}
+    assert rows == {PRIOR, *(name for table in TABLES for name in table.rows)}
     for cell in results["cells"]:
         assert all(math.isfinite(v) for v in cell["mean"].values()), cell
     text = (tmp_path / "report.md").read_text()
