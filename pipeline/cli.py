@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import sys
 import time
@@ -36,6 +37,9 @@ class _Group(click.Group):
         except OSError as error:
             raise click.ClickException(os_error_line(error)) from None
         except KeyboardInterrupt:
+            # zarr's reads and writes run on an event loop of their own: the tasks Ctrl-C cut
+            # short are destroyed at exit, which asyncio logs as an error, one each.
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
             click.echo("interrupted: run the same command again to resume", err=True)
             ctx.exit(130)
 
@@ -83,6 +87,14 @@ def _typed(kind: object, text: str) -> object:
     return kind(text)
 
 
+def _type_name(kind: object) -> str:
+    """How an option's type reads in a message: `int`, `float`, `true or false`, `tuple[int,
+    int]` (values separated by commas), `Path`."""
+    if kind is bool:
+        return "true or false"
+    return kind.__name__ if isinstance(kind, type) else str(kind).replace("pathlib.", "")
+
+
 def parse_options(configs: list[type], pairs: tuple[str, ...], owner: str) -> dict[str, object]:
     """KEY=VALUE pairs typed after the fields of the given config dataclasses."""
     hints = {k: v for c in configs for k, v in typing.get_type_hints(c).items()}
@@ -99,7 +111,7 @@ def parse_options(configs: list[type], pairs: tuple[str, ...], owner: str) -> di
         try:
             options[key] = _typed(hints[key], text)
         except (TypeError, ValueError):
-            raise DataError(f"--option {key}={text!r}: expected {hints[key]}") from None
+            raise DataError(f"--option {key}={text!r}: expected {_type_name(hints[key])}") from None
     return options
 
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from c2p4d.pipeline.errors import naming  # noqa: E402
 from c2p4d.pipeline.integrity import require_written  # noqa: E402
 from c2p4d.pipeline.store import Item, Store  # noqa: E402
 from c2p4d.pipeline.trajectories import TrajectoryConfig, world_up  # noqa: E402
@@ -171,6 +172,9 @@ def save(fig, out: str | Path) -> Path:
     out = Path(out)
     out = out if out.suffix.lower() == ".png" else out.with_name(f"{out.name}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with naming(out):
+            fig.savefig(out, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return out

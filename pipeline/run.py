@@ -28,7 +28,7 @@ from tqdm import tqdm
 from c2p4d.pipeline.errors import DataError, os_error_line
 from c2p4d.pipeline.integrity import damage, forget, require_undamaged
 from c2p4d.pipeline.sources.base import Source
-from c2p4d.pipeline.store import Store, StoreLayout, StoreSummary
+from c2p4d.pipeline.store import Store, StoreLayout, StoreSummary, check_view_set_name
 
 if TYPE_CHECKING:  # the view renderer (numba) loads only in jobs that render views
     from c2p4d.pipeline.views import ViewConfig
@@ -59,9 +59,11 @@ class SlurmOptions:
 
     def __post_init__(self) -> None:
         try:
-            parse_bytes(self.memory)
+            size = parse_bytes(self.memory)
         except ValueError:
-            raise DataError(f"--memory {self.memory!r} is not a size: write e.g. 32GB") from None
+            size = 0
+        if size <= 0:
+            raise DataError(f"--memory {self.memory!r} is not a size: write e.g. 32GB")
 
 
 @dataclass(frozen=True)
@@ -221,7 +223,7 @@ def _returning_data_errors(task: Callable[..., int]) -> Callable[..., int | Data
 
 
 def _ingest_block(block: list[int], source: Source, path: str) -> int:
-    store = Store.open(path, writable=True)
+    store = Store.open(path, writable=True, check_layout=False)  # the run checked it
     infos = store.sequences()
     for s in block:
         store.write_sequence(s, source.read(infos[s]), lock=shard_lock)
@@ -252,9 +254,17 @@ def require_room(path: Path, need: int, what: str) -> None:
     free = shutil.disk_usage(folder).free
     if need > free:
         raise DataError(
-            f"{what} may take up to {need / 2**30:,.1f} GiB and {folder} has "
-            f"{free / 2**30:,.1f} GiB free: free some space, or make it smaller or put it elsewhere"
+            f"{what} may take up to {_size(need)} and {folder} has {_size(free)} free: free "
+            "some space, or make it smaller or put it elsewhere"
         )
+
+
+def _size(count: int) -> str:
+    """A byte count in GiB, or in MiB or KiB where that would read 0.0 GiB."""
+    unit = next((u for u in (3, 2, 1) if count >= 2 ** (10 * u) / 10), 0)
+    if not unit:
+        return f"{count} bytes"
+    return f"{count / 2 ** (10 * unit):,.1f} {('KiB', 'MiB', 'GiB')[unit - 1]}"
 
 
 def redo_damaged(store: Store, view_set: str | None = None) -> list[str]:
@@ -334,7 +344,7 @@ def _views_block(
 ) -> int:
     from c2p4d.pipeline.views import render_views
 
-    store = Store.open(path, writable=True)
+    store = Store.open(path, writable=True, check_layout=False)  # the run checked it
     names = store.names
     for s, views in block:
         seq = store.read_sequence(s)
@@ -385,6 +395,7 @@ def partial_views(
     store.validate()
     require_undamaged(store, store.items_done())
     name = view_set or config.set_name
+    check_view_set_name(name)  # before it names the run's lock file
     what = f"rendering view set {name!r} of {store.path}"
     with run_lock(store.path.with_name(f"{store.path.name}.{name}"), what):
         store.prepare_views(config.num_views, config.settings(), replace=replace, view_set=name)

@@ -44,7 +44,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from c2p4d.kernels.zbuffer import unpack_mask
-from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.errors import DataError, naming
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 
 FORMAT_VERSION = 3
@@ -179,18 +179,99 @@ class UnreadableError(DataError):
 
 def _check_metadata_files(path: Path) -> None:
     """A DataError naming a zarr.json of the store (the root, its groups and arrays; not those
-    of a view set being created) that is empty or not JSON."""
-    for pattern in ("zarr.json", "*/zarr.json", "*/*/zarr.json", "view/*/*/zarr.json"):
-        for meta in sorted(path.glob(pattern)):
-            if any(part.startswith(".") for part in meta.relative_to(path).parts):
+    of a view set being created) that is missing, empty, not JSON or not a node's metadata.
+    zarr skips a folder without one (a view set would vanish without a word) and fails on
+    metadata that is JSON but not an object with a node type."""
+    nodes = [path] + [
+        node
+        for pattern in ("*", "*/*", "view/*/*")
+        for node in sorted(path.glob(pattern))
+        if node.is_dir() and not any(p.startswith(".") for p in node.relative_to(path).parts)
+    ]
+    for node in nodes:
+        meta = node / "zarr.json"
+        try:
+            parsed = json.loads(meta.read_bytes())
+        except FileNotFoundError:
+            problem = "is missing"
+        except (ValueError, UnicodeDecodeError) as error:
+            problem = f"is damaged ({error})"
+        else:
+            if isinstance(parsed, dict) and parsed.get("node_type") in ("group", "array"):
                 continue
-            try:
-                json.loads(meta.read_bytes())
-            except (ValueError, UnicodeDecodeError) as error:
-                raise DataError(
-                    f"{meta} is damaged ({error}): restore it, or delete the store and run "
-                    "`c2p-data ingest` again"
-                ) from None
+            problem = "is damaged (not the metadata of a zarr group or array)"
+        parts = node.relative_to(path).parts
+        if len(parts) >= 2 and parts[0] == "view":  # a view set's: the rest of the store is fine
+            what = (
+                f"delete the folder {path / 'view' / parts[1]} and run `c2p-data partial-views` "
+                "again"
+            )
+        else:
+            what = "delete the store and run `c2p-data ingest` again"
+        raise DataError(f"{meta} {problem}: restore it, or {what}")
+
+
+# The store's attributes and their types; `config` holds {"ingest": the source's settings}.
+_ATTRIBUTES = {
+    "dataset": str,
+    "points_per_frame": int,
+    "class_names": list,
+    "action_names": list,
+    "label_names": list,
+    "feature_names": list,
+    "source": dict,
+    "config": dict,
+    "complete": bool,
+}
+# The arrays that index the sequences, written once when the store is made. zarr reads a lost
+# file of them as its fill value (every label 0, every split train), so their digests, in the
+# attribute `layout_digest` of stores made since it was added, are checked on opening.
+_LAYOUT_ARRAYS = ("seq/frame_offset", "seq/name", "seq/split", "seq/label")
+
+
+def _layout_digest(array: str, values: np.ndarray | list[str]) -> str:
+    """The hex digest of one of the _LAYOUT_ARRAYS as written (names: UTF-8, NUL-separated)."""
+    hashed = hasher()
+    if array == "seq/name":
+        hashed.update("\0".join(str(name) for name in values).encode("utf-8"))
+    else:
+        hashed.update(np.ascontiguousarray(values).data)
+    return hashed.hexdigest()
+
+
+_KINDS = {str: "text", int: "an integer", list: "a list", dict: "an object", bool: "true or false"}
+
+
+def check_view_set_name(name: str) -> None:
+    """A DataError unless `name` can name a view set (a folder of the store, and of its run's
+    lock file beside it)."""
+    if not _VIEW_SET_NAME.fullmatch(name):
+        raise DataError(
+            f"view set name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
+            "letter or digit"
+        )
+
+
+def _check_attributes(path: Path, attrs: dict[str, Any]) -> None:
+    """A DataError naming an attribute of the store that is missing or of the wrong type."""
+    for key, kind in _ATTRIBUTES.items():
+        if key not in attrs:
+            raise DataError(
+                f"{path} lacks {key!r} (an attribute of its zarr.json): delete it and run "
+                "`c2p-data ingest` again to rebuild it"
+            )
+        value = attrs[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise DataError(
+                f"{path / 'zarr.json'}: attribute {key!r} is {shown}, not {_KINDS[kind]}: "
+                "restore it, or delete the store and run `c2p-data ingest` again"
+            )
+    if not isinstance(attrs["config"].get("ingest"), dict):
+        raise DataError(
+            f"{path} lacks 'config.ingest' (an attribute of its zarr.json: the source's settings): "
+            "delete it and run `c2p-data ingest` again to rebuild it"
+        )
 
 
 def _normalised(value: Any) -> Any:
@@ -233,8 +314,10 @@ class Store:
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | Path, *, writable: bool = False) -> Store:
-        """Open an existing store; a DataError if it is missing, foreign or of another version."""
+    def open(cls, path: str | Path, *, writable: bool = False, check_layout: bool = True) -> Store:
+        """Open an existing store; a DataError if it is missing, foreign, of another version or
+        its metadata is damaged. With `check_layout` (the default) the arrays that index the
+        sequences are read and checked too; the tasks of a run, whose client has, skip that."""
         path = Path(path)
         if not (path / "zarr.json").is_file():
             raise DataError(
@@ -249,19 +332,66 @@ class Store:
                 f"{path} has store format version {found}, this c2p4d reads version "
                 f"{FORMAT_VERSION}: delete it and run `c2p-data ingest` again to rebuild it"
             )
+        _check_attributes(path, root.attrs.asdict())
         try:
             store = cls(path, root)
             for name in _REQUIRED_ARRAYS:
                 store._metadata(name)
-            for name in store.view_sets():
-                for array in (*_VIEW_ARRAYS, "done", "digest"):
-                    store._metadata(f"view/{name}/{array}")
         except KeyError as error:
             raise DataError(
-                f"{path} lacks {error.args[0]!r} (an attribute of its zarr.json or an array): "
-                "delete it and run `c2p-data ingest` again to rebuild it"
+                f"{path} lacks {error.args[0]!r} (an array): delete it and run `c2p-data ingest` "
+                "again to rebuild it"
             ) from None
+        for name in store.view_sets():
+            store._check_view_set(name)
+        if check_layout:
+            store.check_layout()
         return store
+
+    def _check_view_set(self, name: str) -> None:
+        """A DataError if view set `name` lacks an array or its settings."""
+        again = (
+            f"delete the folder {self.path / 'view' / name} and run `c2p-data partial-views` again"
+        )
+        try:
+            for array in (*_VIEW_ARRAYS, "done", "digest"):
+                self._metadata(f"view/{name}/{array}")
+        except KeyError as error:
+            raise DataError(f"{self.path} lacks {error.args[0]!r} (an array): {again}") from None
+        if not isinstance(self._root[f"view/{name}"].attrs.get("config"), dict):
+            raise DataError(
+                f"{self.path / 'view' / name / 'zarr.json'} lacks the view set's settings "
+                f"(attribute 'config'): {again}"
+            )
+
+    def check_layout(self) -> None:
+        """A DataError if the arrays that index the sequences are not as they were written: a
+        frame offset that does not rise from 0 to the frame count or names that are empty (what
+        a lost file of them reads as), or, where the store has their digests, any change."""
+        offset, total = self.frame_offset, self._root["frame/points"].shape[0]
+        problems = []
+        if len(offset) < 2 or offset[0] != 0 or (np.diff(offset) <= 0).any() or offset[-1] != total:
+            problems.append(f"seq/frame_offset does not rise from 0 to the {total} frames stored")
+        elif not all(self.names):
+            problems.append("seq/name holds empty names")
+        stored = self.attrs.get("layout_digest")
+        if isinstance(stored, dict) and not problems:
+            values = {
+                "seq/frame_offset": offset,
+                "seq/name": self.names,
+                "seq/split": self.splits,
+                "seq/label": self.labels,
+            }
+            problems += [
+                f"{array} differs from the digest written with it"
+                for array in _LAYOUT_ARRAYS
+                if stored.get(array) != _layout_digest(array, values[array])
+            ]
+        if problems:
+            raise DataError(
+                f"{self.path} is damaged: {'; '.join(problems)} (a file of it was lost or "
+                "changed): restore it, or delete the store and run `c2p-data ingest` again"
+            )
 
     @classmethod
     def create_or_resume(cls, path: str | Path, layout: StoreLayout) -> Store:
@@ -294,11 +424,19 @@ class Store:
     def _write_layout(root: zarr.Group, layout: StoreLayout) -> None:
         seqs, n = layout.sequences, layout.points_per_frame
         total = int(layout.frame_offset[-1])
-        root.create_array("seq/frame_offset", data=layout.frame_offset, chunks=(len(seqs) + 1,))
+        index = {
+            "seq/frame_offset": layout.frame_offset,
+            "seq/name": [s.name for s in seqs],
+            "seq/split": np.array([s.split for s in seqs], np.uint8),
+            "seq/label": np.array([s.label for s in seqs], np.int16),
+        }
+        root.create_array(
+            "seq/frame_offset", data=index["seq/frame_offset"], chunks=(len(seqs) + 1,)
+        )
         names = root.create_array("seq/name", shape=(len(seqs),), dtype=str)  # variable-length
-        names[:] = [s.name for s in seqs]
-        root.create_array("seq/split", data=np.array([s.split for s in seqs], np.uint8))
-        root.create_array("seq/label", data=np.array([s.label for s in seqs], np.int16))
+        names[:] = index["seq/name"]
+        root.create_array("seq/split", data=index["seq/split"])
+        root.create_array("seq/label", data=index["seq/label"])
         # One file per flag: workers set flags concurrently without sharing a file.
         root.create_array("seq/done", shape=(len(seqs),), dtype=bool, chunks=(1,), fill_value=False)
         chunk, shard = _frame_chunks(n)
@@ -340,6 +478,7 @@ class Store:
                     "config": {"ingest": layout.config},
                     "software": {"c2p4d": version("c2p4d")},
                     "complete": False,
+                    "layout_digest": {a: _layout_digest(a, index[a]) for a in _LAYOUT_ARRAYS},
                 }
             )
         )
@@ -432,7 +571,8 @@ class Store:
     ) -> None:
         """The digests of an item's arrays as written (`values` in the digest array's order)."""
         digests = [digest(value, self._root[name].dtype) for name, value in values.items()]
-        self._root[array].with_config(_WRITE_ALL)[index] = np.stack(digests)
+        with naming(self.path / array):
+            self._root[array].with_config(_WRITE_ALL)[index] = np.stack(digests)
 
     @property
     def frame_arrays(self) -> list[str]:
@@ -455,7 +595,8 @@ class Store:
             for shard in self._partly_covered_shards(start, stop):
                 stack.enter_context(lock(f"{prefix}/{shard}"))
             for name, value in values.items():
-                self._root[name].with_config(_WRITE_ALL)[(*lead, slice(start, stop))] = value
+                with naming(self.path / name):
+                    self._root[name].with_config(_WRITE_ALL)[(*lead, slice(start, stop))] = value
 
     def _partly_covered_shards(self, start: int, stop: int) -> list[int]:
         """Shards that [start, stop) touches but does not fill: other writers may share them."""
@@ -464,7 +605,8 @@ class Store:
         return [i for i in shards if start > i * size or stop < min((i + 1) * size, total)]
 
     def mark_done(self, s: int) -> None:
-        self._root["seq/done"][s] = True
+        with naming(self.path / "seq/done"):
+            self._root["seq/done"][s] = True
 
     def done(self) -> np.ndarray:
         return self._root["seq/done"][:]
@@ -474,7 +616,8 @@ class Store:
         missing = np.flatnonzero(~self.done())
         if len(missing):
             raise DataError(f"{self.path}: {len(missing)} sequences are not written yet")
-        self._root.attrs["complete"] = True
+        with naming(self.path / "zarr.json"):
+            self._root.attrs["complete"] = True
         self.attrs["complete"] = True
 
     @property
@@ -542,11 +685,7 @@ class Store:
         (and no other).
         """
         name = self.default_view_set if view_set is None else view_set
-        if not _VIEW_SET_NAME.fullmatch(name):
-            raise DataError(
-                f"view set name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
-                "letter or digit"
-            )
+        check_view_set_name(name)
         if num_views < 1:
             raise DataError(f"the number of views must be at least 1, got {num_views}")
         wanted = _normalised({"num_views": num_views, **config})
@@ -579,30 +718,40 @@ class Store:
         n, f = self.points_per_frame, self.num_frames
         if n % 8:
             raise DataError(f"{self.path}: {n} points per frame is not a multiple of 8")
-        self._root.require_group("view")
+        with naming(self.path / "view"):
+            self._root.require_group("view")
         final = self.path / "view" / name
         scratch = final.with_name(f".{name}.creating-{uuid.uuid4().hex[:8]}")
-        group = zarr.open_group(scratch, mode="w-", attributes={"config": config})
-        for array, tail, dtype in (
-            ("visible", (n // 8,), np.uint8),
-            ("camera", (4, 4), np.float32),
-            ("intrinsics", (3, 3), np.float32),
-        ):
-            group.create_array(
-                array,
-                shape=(num_views, f, *tail),
-                dtype=dtype,
-                chunks=(1, self.chunk_frames, *tail),
-                shards=(1, self.shard_frames, *tail),
-                compressors=_compressor(dtype),
-                fill_value=0,
-            )
-        shape = (num_views, self.num_sequences)
-        group.create_array("done", shape=shape, dtype=bool, chunks=(1, 1), fill_value=0)
-        tail = (len(_VIEW_ARRAYS), _DIGEST_BYTES)
-        group.create_array(
-            "digest", shape=(*shape, *tail), dtype=np.uint8, chunks=(1, 1, *tail), fill_value=0
-        )
+        try:
+            with naming(final):
+                group = zarr.open_group(scratch, mode="w-", attributes={"config": config})
+                for array, tail, dtype in (
+                    ("visible", (n // 8,), np.uint8),
+                    ("camera", (4, 4), np.float32),
+                    ("intrinsics", (3, 3), np.float32),
+                ):
+                    group.create_array(
+                        array,
+                        shape=(num_views, f, *tail),
+                        dtype=dtype,
+                        chunks=(1, self.chunk_frames, *tail),
+                        shards=(1, self.shard_frames, *tail),
+                        compressors=_compressor(dtype),
+                        fill_value=0,
+                    )
+                shape = (num_views, self.num_sequences)
+                group.create_array("done", shape=shape, dtype=bool, chunks=(1, 1), fill_value=0)
+                tail = (len(_VIEW_ARRAYS), _DIGEST_BYTES)
+                group.create_array(
+                    "digest",
+                    shape=(*shape, *tail),
+                    dtype=np.uint8,
+                    chunks=(1, 1, *tail),
+                    fill_value=0,
+                )
+        except OSError:  # a full disk: leave no half-made set behind
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
         try:
             os.rename(scratch, final)
         except OSError as error:
@@ -652,7 +801,9 @@ class Store:
         return frames * (self.points_per_frame // 8 + 64 + 36)
 
     def mark_view_done(self, v: int, s: int, view_set: str | None = None) -> None:
-        self._view_array(view_set, "done")[v, s] = True
+        done = self._view_array(view_set, "done")
+        with naming(self.path / done.path):
+            done[v, s] = True
 
     def views_done(self, view_set: str | None = None) -> np.ndarray:
         """bool [V, S]: which (view, sequence) pairs of the set are written."""
@@ -808,12 +959,13 @@ class Store:
     def unmark(self, items: Iterable[Item]) -> None:
         """Clear the done flags of items (and the store's `complete` with a sequence's), so
         that the run that wrote them writes them again."""
-        for item in items:
-            if item.view_set is None:
-                self._root["seq/done"][item.sequence] = False
-                self._root.attrs["complete"] = self.attrs["complete"] = False
-            else:
-                self._view_array(item.view_set, "done")[item.view, item.sequence] = False
+        with naming(self.path):
+            for item in items:
+                if item.view_set is None:
+                    self._root["seq/done"][item.sequence] = False
+                    self._root.attrs["complete"] = self.attrs["complete"] = False
+                else:
+                    self._view_array(item.view_set, "done")[item.view, item.sequence] = False
 
     def remove_file(self, path: str) -> None:
         """Delete a file of the store (relative to it) that cannot be read; zarr then reads its

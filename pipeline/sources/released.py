@@ -48,7 +48,10 @@ class Scan:
 
 
 def problem_report(title: str, problems: list[str]) -> str:
-    """A DataError message listing the first problems and how many more there are."""
+    """A DataError message listing the first problems and how many more there are; one
+    problem, on one line."""
+    if len(problems) == 1:
+        return f"{title}: {problems[0]}"
     shown = "\n".join(f"  - {p}" for p in problems[:_SHOWN_PROBLEMS])
     more = len(problems) - _SHOWN_PROBLEMS
     tail = f"\n  ... and {more} more; `c2p-data check` lists them all" if more > 0 else ""

@@ -1,6 +1,7 @@
 """Every bad input to `c2p-data` ends in one line that names the thing and says what to do,
-never a traceback or a hang: options, sizes, paths, cluster settings, damaged metadata and
-shards, files in other encodings, failed writes, Ctrl-C and runs that overlap."""
+never a traceback or a hang: options, sizes, paths, cluster settings, damaged metadata (its
+attributes, its JSON, the arrays that index the sequences) and shards, files in other
+encodings, failed writes, Ctrl-C and runs that overlap."""
 
 from __future__ import annotations
 
@@ -43,6 +44,34 @@ def drop_attribute(store: Path) -> None:
     meta = json.loads((store / "zarr.json").read_text())
     del meta["attributes"]["points_per_frame"]
     (store / "zarr.json").write_text(json.dumps(meta))
+
+
+def edit_json(relative: str, change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """A change to a store: `change(metadata)` on the zarr.json at `relative`."""
+
+    def edit(store: Path) -> None:
+        meta = json.loads((store / relative / "zarr.json").read_text())
+        change(meta)
+        (store / relative / "zarr.json").write_text(json.dumps(meta))
+
+    return edit
+
+
+def with_view_set(change: Callable[[Path], None]) -> Callable[[Path], None]:
+    """A change to a store that first gives it an empty view set `v` (no view rendered)."""
+
+    def edit(store: Path) -> None:
+        Store.open(store, writable=True).prepare_views(1, {"a": 1}, view_set="v")
+        change(store / "view" / "v")
+
+    return edit
+
+
+def full_disk_png(tmp_path: Path) -> Path:
+    """A PNG name whose writes fail as on a full disk (ENOSPC, without a file name)."""
+    png = tmp_path / "full.png"
+    png.symlink_to("/dev/full")
+    return png
 
 
 def flip_checksum(store: Path) -> None:
@@ -233,6 +262,80 @@ CASES = {
         ],  # fmt: skip
         r"0.npy: a coordinate of [\d.]+e\+37 is beyond \+-1e\+09 .* rescale the data",
     ),
+    "a lost attribute that partial-views reads": (
+        lambda tmp_path, tiny: [
+            "partial-views",
+            store_with(edit_json(".", lambda m: m["attributes"].pop("source")))(tmp_path, tiny),
+        ],
+        r"synth-hoi.zarr lacks 'source' \(an attribute of its zarr.json\)",
+    ),
+    "a lost attribute that a resumed ingest reads": (
+        lambda tmp_path, tiny: [
+            *INGEST,
+            "--out",
+            store_with(edit_json(".", lambda m: m["attributes"].pop("config")))(
+                tmp_path, tiny
+            ).parent,
+        ],  # fmt: skip
+        r"synth-hoi.zarr lacks 'config'",
+    ),
+    "an attribute of the wrong type": (
+        lambda tmp_path, tiny: [
+            "info",
+            store_with(edit_json(".", lambda m: m["attributes"].update(points_per_frame="abc")))(
+                tmp_path, tiny
+            ),
+        ],
+        r"zarr.json: attribute 'points_per_frame' is 'abc', not an integer",
+    ),
+    "a zarr.json that is JSON but no metadata": (
+        lambda tmp_path, tiny: [
+            "info",
+            store_with(lambda s: (s / "zarr.json").write_text("[]"))(tmp_path, tiny),
+        ],
+        r"synth-hoi.zarr/zarr.json is damaged \(not the metadata of a zarr group or array\)",
+    ),
+    "a view set's zarr.json lost": (
+        lambda tmp_path, tiny: [
+            "info",
+            store_with(with_view_set(lambda v: (v / "zarr.json").unlink()))(tmp_path, tiny),
+        ],
+        r"view/v/zarr.json is missing: restore it, or delete the folder .*view/v and run "
+        r"`c2p-data partial-views` again",
+    ),
+    "a view set's settings lost": (
+        lambda tmp_path, tiny: [
+            "partial-views",
+            store_with(with_view_set(edit_json(".", lambda m: m["attributes"].clear())))(
+                tmp_path, tiny
+            ),
+            "--view-set",
+            "v",
+        ],
+        r"view/v/zarr.json lacks the view set's settings \(attribute 'config'\)",
+    ),
+    "a lost file of the sequence labels": (
+        lambda tmp_path, tiny: [
+            "verify",
+            store_with(lambda s: (s / "seq/label/c/0").unlink())(tmp_path, tiny),
+        ],
+        r"is damaged: seq/label differs from the digest written with it",
+    ),
+    "a lost file of the frame offsets": (
+        lambda tmp_path, tiny: [
+            "info",
+            store_with(lambda s: (s / "seq/frame_offset/c/0").unlink())(tmp_path, tiny),
+        ],
+        r"is damaged: seq/frame_offset does not rise from 0 to the 144 frames stored",
+    ),
+    "a view set name that names no folder": (
+        views("--view-set", "a b/c"),
+        r"view set name 'a b/c': use letters, digits",
+    ),
+    "memory that is negative": (
+        lambda tmp_path, tiny: [*INGEST, "--slurm", "--memory=-5GB", "--dry-run"],
+        r"--memory '-5GB' is not a size",
+    ),
     # misleading messages that were
     "check of a built-in dataset": (
         lambda tmp_path, tiny: ["check", "--dataset", "synth-hoi", "--source", tmp_path],
@@ -243,6 +346,10 @@ CASES = {
         r"--out .*zarr.json is a file: name a folder",
     ),
     # writes that fail
+    "a preview onto a full disk": (
+        lambda tmp_path, tiny: ["preview", tiny, "--out", full_disk_png(tmp_path)],
+        r"full.png: No space left on device \(ENOSPC\); free some space",
+    ),
     "a preview into a folder that cannot exist": (
         lambda tmp_path, tiny: ["preview", tiny, "--out", "/proc/c2p4d/p.png"],
         r"/proc/c2p4d: No such file or directory \(ENOENT\)",

@@ -86,7 +86,7 @@ def test_info_and_preview(reference, tmp_path):
         ),
         (
             ["ingest", "--dataset", "synth-hoi", "-o", "num_sequences=many"],
-            "expected <class 'int'>",
+            "num_sequences='many': expected int",
         ),
         (["info", "nowhere.zarr"], "nowhere.zarr is not a c2p4d store"),
         (["preview", "nowhere.zarr"], "nowhere.zarr is not a c2p4d store"),
