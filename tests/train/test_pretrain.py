@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 from support import c2p_data
 
+from c2p4d.pipeline.store import Store
 from c2p4d.train.checkpoint import load_latest
 from c2p4d.train.config import override, preset
 from c2p4d.train.loop import pretrain
@@ -64,8 +66,13 @@ def test_a_short_pretraining_learns(store, tmp_path):
     assert [int(r["epoch"]) for r in epochs] == list(range(7))  # row 0: the untrained probe
     losses = [float(r["loss"]) for r in epochs[1:]]
     assert losses[-1] < 0.9 * losses[0], losses
+    # The probe is scored, not asserted to rise: on synth-hoi it does not (README, Pretraining).
     probes = [float(r["probe_acc"]) for r in epochs]
-    assert all(0 <= p <= 100 for p in probes) and summary.probe == pytest.approx(probes[-1], 1e-4)
+    assert summary.probe == pytest.approx(probes[-1], 1e-4)
+    val = Store.open(store)
+    actions = np.concatenate([val.read_sequence(s).action for s in np.flatnonzero(val.splits == 1)])
+    chance = 100 * np.bincount(actions[actions >= 0]).max() / np.count_nonzero(actions >= 0)
+    assert [float(r["probe_chance"]) for r in epochs] == pytest.approx([chance] * 7, abs=1e-3)
     assert summary.checkpoint.name == "epoch-0006.safetensors"
     for name in ("config.json", "steps.csv", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
