@@ -1,6 +1,8 @@
 """Model configurations: plain dataclasses, with the reference code's defaults per task.
 
-Where the defaults come from (reference repositories, see shared/reference/anchor-code.md):
+Where the defaults come from (the reference repositories on GitHub: hehefan/P4Transformer at
+461b83e, hoi4d/PPTr at 6f7180b, hoi4d/HOI4D_ActionSeg at ca779d8, hoi4d/HOI4D_SemSeg at
+66df3ff; file names below are paths in them):
 - msr: P4Transformer `train-msr.py` / PPTr `train-msr.py`. radius 0.7 belongs to MSR clips whose
   coordinates the data pipeline divides by 300 (as the reference dataset does); the 0.9 of the
   C2P paper is the HOI4D setting and is used for the other tasks.

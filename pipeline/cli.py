@@ -265,7 +265,7 @@ def check(dataset: str, source: Path, pairs: tuple[str, ...]) -> None:
     Reads file names and headers only: reports missing files, wrong keys or shapes, names that
     do not parse and counts that differ from the release. Exits non-zero if anything is wrong.
     """
-    from c2p4d.pipeline.manifest import check as check_download
+    from c2p4d.pipeline.check import check as check_download
     from c2p4d.pipeline.sources.released import ReleasedSource
 
     if not issubclass(sources.source_class(dataset), ReleasedSource):

@@ -74,20 +74,20 @@ def render_views(
     under the pixel rule, its screen's)."""
     views = [int(v) for v in view_indices]
     _check(points, original_camera, sequence, views)
-    camera, intrinsic = view_trajectories(
+    camera, intrinsics = view_trajectories(
         points, original_camera, dataset, sequence, views, config.trajectory
     )
     # The occlusion uses the float32 cameras that are stored, so the stored data reproduce it.
     if isinstance(config.occlusion, PixelOptions):
         # The authors' screen, not the trajectory's image: it is the camera the rule saw.
-        intrinsic = np.broadcast_to(config.occlusion.intrinsics(), intrinsic.shape)
-        intrinsic = intrinsic.astype(np.float32)
+        intrinsics = np.broadcast_to(config.occlusion.intrinsics(), intrinsics.shape)
+        intrinsics = intrinsics.astype(np.float32)
         visible = pixel_visible_mask(points, camera, config.occlusion)
     else:
         visible = visible_mask(
-            points, camera, intrinsic, config.trajectory.image_size, config.occlusion
+            points, camera, intrinsics, config.trajectory.image_size, config.occlusion
         )
-    return pack_mask(visible), camera, intrinsic
+    return pack_mask(visible), camera, intrinsics
 
 
 def _check(

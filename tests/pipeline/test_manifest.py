@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from c2p4d.pipeline import manifest
+from c2p4d.pipeline import check
 from c2p4d.pipeline.cli import main
 from c2p4d.pipeline.manifest import load_manifest, read_names
 from c2p4d.pipeline.sequence import SPLITS
@@ -45,7 +45,7 @@ def test_check_finds_missing_and_malformed_files(tmp_path, formats):
 def test_check_reports_frames_and_points_that_differ(tmp_path, formats, monkeypatch):
     formats.hoi4d_file(tmp_path / "train1.h5", 2, 10, 16)
     monkeypatch.setattr(
-        manifest,
+        check,
         "load_manifest",
         lambda dataset: {
             "frames_per_sequence": 150,
@@ -64,7 +64,7 @@ def test_check_ok_is_one_line(tmp_path, formats, monkeypatch):
     formats.hoi4d_file(tmp_path / "train1.h5", 2, 4, 10)
     formats.hoi4d_file(tmp_path / "test_wolabel.h5", 1, 4, 10, label_key=None)
     monkeypatch.setattr(
-        manifest,
+        check,
         "load_manifest",
         lambda dataset: {
             "required": ["train1.h5", "test1.h5|test_wolabel.h5"],
