@@ -99,8 +99,7 @@ class FrameCollector:
 
     @staticmethod
     def scores(arrays: Arrays, task: Task, store: Store) -> Scores:
-        bounds = arrays["frame_offset"]
-        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        spans = _spans(arrays)
         return _segmentation_scores([arrays["pred"][a:b] for a, b in spans], arrays, spans)
 
     @staticmethod
@@ -108,10 +107,15 @@ class FrameCollector:
         """The scores of predictions that read no points (`metrics.blind_predictions`), from
         the labels of the training sequences the model saw (`train`)."""
         labels = [store.read_sequence(s).action for s in train]
-        bounds = arrays["frame_offset"]
-        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        spans = _spans(arrays)
         guesses = blind_predictions(labels, [b - a for a, b in spans], len(task.label_names(store)))
         return {name: _segmentation_scores(pred, arrays, spans) for name, pred in guesses.items()}
+
+
+def _spans(arrays: Arrays) -> list[tuple[int, int]]:
+    """(first, stop) rows of each sequence in the per-frame arrays."""
+    bounds = arrays["frame_offset"].tolist()
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _segmentation_scores(
