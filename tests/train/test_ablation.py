@@ -73,7 +73,7 @@ def test_every_cell_and_claim_from_seeds(tmp_path):
 
 def test_quick_ablation_reports_every_table_with_finite_numbers(tmp_path):
     command = [sys.executable, "-m", "c2p4d.train", "ablation", "--quick", "--seeds", "1",
-               "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+               "--labels", "10,100", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
