@@ -32,7 +32,7 @@ import open3d as o3d
 
 from c2p4d.kernels.pixel_zbuffer import PixelOptions, pixel_visible_mask
 from c2p4d.kernels.zbuffer import build_fans, occlusion, visible_mask
-from c2p4d.pipeline.trajectories import look_at
+from c2p4d.pipeline.cameras import look_at
 from c2p4d.pipeline.views import ViewConfig, render_views
 
 WIDTH, HEIGHT = 320, 240

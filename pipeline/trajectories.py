@@ -47,6 +47,7 @@ from typing import NamedTuple
 import numpy as np
 
 from c2p4d.kernels.neighbors import knn_numba
+from c2p4d.pipeline.cameras import look_at
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 
@@ -244,30 +245,6 @@ def world_up(
     if config.up_from_plane:
         return dominant_plane_up(points[0], original_camera[0])
     return None
-
-
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """world_from_camera [...,4,4] (OpenCV axes) of cameras at `eye` looking at `target`, with
-    image-up (-y) as close to `up` as possible. Where the view is parallel to `up`, the world
-    axis least aligned with the view stands in for it."""
-    eye, target, up = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in (eye, target, up)))
-    forward = target - eye
-    forward = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
-    right = np.cross(forward, up)
-    norm = np.linalg.norm(right, axis=-1, keepdims=True)
-    parallel = norm[..., 0] <= 1e-9 * np.linalg.norm(up, axis=-1)
-    if parallel.any():
-        axis = np.eye(3)[np.argmin(np.abs(forward[parallel]), axis=-1)]
-        right[parallel] = np.cross(forward[parallel], axis)
-        norm = np.linalg.norm(right, axis=-1, keepdims=True)
-    right = right / norm
-    pose = np.zeros(eye.shape[:-1] + (4, 4))
-    pose[..., :3, 0] = right
-    pose[..., :3, 1] = np.cross(forward, right)
-    pose[..., :3, 2] = forward
-    pose[..., :3, 3] = eye
-    pose[..., 3, 3] = 1.0
-    return pose
 
 
 def camera_trajectory(

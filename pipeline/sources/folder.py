@@ -22,7 +22,7 @@ be in every frame or in none. Sequences missing from labels.csv get no label and
 Camera: poses.npy when present. Otherwise the points are taken to be in the sensor's frame, as
 a depth camera's back-projection is: the camera stands at the origin looking at each frame's
 mean point; if the origin lies inside the first frame (centred data), it stands two cloud radii
-behind it along -z (`cameras.sensor_at_origin`).
+behind it along -z (`pipeline/cameras.py`, `sensor_at_origin`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from c2p4d.pipeline.cameras import sensor_at_origin
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SPLITS, DatasetInfo, SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import SourceConfig, check_frame
-from c2p4d.pipeline.sources.cameras import sensor_at_origin
 from c2p4d.pipeline.sources.files import (
     load_npy,
     load_npz,

@@ -16,7 +16,7 @@ frame, and the files keep no poses. The camera is taken to stand at that frame's
 is the reconstruction's first camera in the Open3D trajectory convention HOI4D's output.log
 uses, looking at each frame's `center` (up = -y, OpenCV); if the origin lies inside the first
 frame's cloud the data were re-centred and the camera stands behind it instead
-(`cameras.sensor_at_origin`).
+(`pipeline/cameras.py`, `sensor_at_origin`).
 
 Streaming: `index` reads HDF5 shapes only; `read` opens the file, slices one video and closes
 it, so ingest needs memory for a few videos whatever the size of the files.
@@ -31,12 +31,12 @@ from typing import ClassVar
 import h5py
 import numpy as np
 
+from c2p4d.pipeline.cameras import sensor_at_origin
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.manifest import read_names
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import SourceConfig, check_frame
-from c2p4d.pipeline.sources.cameras import sensor_at_origin
 from c2p4d.pipeline.sources.files import natural_key, open_h5
 from c2p4d.pipeline.sources.released import (
     ReleasedSource,

@@ -214,6 +214,14 @@ def tapered_capsule(
     return lathe(radii, heights, segments)
 
 
-def ellipsoid(radii: tuple[float, float, float], rings: int = 8, segments: int = 16) -> Mesh:
-    """An ellipsoid centred at the origin with the given semi-axes along x, y and z."""
-    return sphere(1.0, rings, segments).transformed(np.diag([*radii, 1.0]))
+def ellipsoid(
+    radii: tuple[float, float, float],
+    rings: int = 8,
+    segments: int = 16,
+    center: tuple[float, float, float] | np.ndarray = (0.0, 0.0, 0.0),
+) -> Mesh:
+    """An ellipsoid centred at `center` with the given semi-axes along x, y and z."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = np.diag(radii)
+    matrix[:3, 3] = center
+    return sphere(1.0, rings, segments).transformed(matrix)

@@ -22,7 +22,11 @@ from c2p4d.pipeline.sources.meshes import Mesh
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
     """World-from-camera pose in OpenCV axes (x right, y down, z forward) at `eye` facing
-    `target`, with image 'up' as close to world `up` (default +z) as the view allows."""
+    `target`, with image 'up' as close to world `up` (default +z) as the view allows.
+
+    The same rotation as `pipeline.cameras.look_at`, built another way (Gram-Schmidt of the
+    up), whose last bits are in every built-in world's stored `frame/camera`: kept so that the
+    stores stay byte-identical. It has no fallback for a view along `up`."""
     up = np.array([0, 0, 1.0]) if up is None else up
     forward = target - eye
     return pose(frame_from_axes(-up, forward), eye)

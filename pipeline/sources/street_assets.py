@@ -104,7 +104,6 @@ def along_y(mesh: Mesh) -> Mesh:
 
 
 _UNIT_ROD = meshes.frustum(1.0, 1.0, 6)
-_UNIT_SPHERE = meshes.sphere(1.0, 6, 10)
 
 
 def rods(ends: list[tuple[np.ndarray, np.ndarray, float]]) -> Mesh:
@@ -129,10 +128,6 @@ def rods(ends: list[tuple[np.ndarray, np.ndarray, float]]) -> Mesh:
     offsets = np.arange(len(ends))[:, None, None] * len(unit)
     triangles = (_UNIT_ROD.triangles[None] + offsets).reshape(-1, 3)
     return Mesh(vertices.reshape(-1, 3), triangles)
-
-
-def ellipsoid(radii: tuple[float, float, float], center: np.ndarray) -> Mesh:
-    return _UNIT_SPHERE.transformed(pose(np.diag(radii), np.asarray(center)))
 
 
 # Vehicles
@@ -354,7 +349,7 @@ class Person:
             bone_pose(pelvis, shoulders) @ np.diag([0.065 * h * g, 0.1 * h * g, 1.0, 1])
         )
         head_centre = shoulders + _unit(axis) * 0.115 * h
-        head = ellipsoid((0.058 * h, 0.052 * h, 0.068 * h), head_centre)
+        head = meshes.ellipsoid((0.058 * h, 0.052 * h, 0.068 * h), 6, 10, head_centre)
         neck = (shoulders, head_centre, 0.022 * h)
         legs_mesh = rods(
             [
@@ -398,8 +393,10 @@ def tree(rng: np.random.Generator) -> list[Part]:
     trunk_h, r = rng.uniform(1.8, 3.5), rng.uniform(0.1, 0.22)
     crown = rng.uniform(1.2, 2.6)
     blobs = [
-        ellipsoid(
+        meshes.ellipsoid(
             tuple(crown * rng.uniform(0.7, 1.0, 3) * [1, 1, rng.uniform(0.9, 1.4)]),
+            6,
+            10,
             np.array([*rng.uniform(-0.5, 0.5, 2) * crown, trunk_h + crown * rng.uniform(0.6, 1)]),
         )
         for _ in range(rng.integers(1, 4))
@@ -419,8 +416,10 @@ def bush(rng: np.random.Generator, length: float) -> list[Part]:
     xs = np.linspace(-length / 2, length / 2, count + 2)[1:-1]
     height = rng.uniform(0.5, 1.3)
     blobs = [
-        ellipsoid(
+        meshes.ellipsoid(
             (length / count * 0.75, rng.uniform(0.4, 0.7), height * rng.uniform(0.45, 0.55)),
+            6,
+            10,
             np.array([x, 0, height * 0.45]),
         )
         for x in xs

@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from c2p4d.pipeline.cameras import look_at
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.manifest import read_names
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import SourceConfig, check_frame
-from c2p4d.pipeline.sources.cameras import look_at
 from c2p4d.pipeline.sources.files import load_npz, npz_header
 from c2p4d.pipeline.sources.released import ReleasedSource, Scan, resample_frames, split_index
 
@@ -241,7 +241,9 @@ class Synthia(ReleasedSource):
         return SequenceData(
             name=seq.name,
             points=points.astype(np.float32, copy=False),
-            camera=look_at(np.array(eyes), np.array(targets), np.array([0, -down, 0]), level=True),
+            camera=look_at(
+                np.array(eyes), np.array(targets), np.array([0, -down, 0]), level=True
+            ).astype(np.float32),
             point_label=labels,
             features=rgb,
         )

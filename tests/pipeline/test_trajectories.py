@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from c2p4d.pipeline.cameras import look_at
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.trajectories import (
     TrajectoryConfig,
     camera_trajectory,
     dominant_plane_up,
-    look_at,
     sphere_frames,
     view_angles,
     view_trajectories,
