@@ -59,23 +59,13 @@ def sequence():
     return source, source.read(source.index()[WALK])
 
 
-def test_registered_under_its_name():
-    source = get_source("mocap", num_sequences=3)
-    assert isinstance(source, Mocap)
-    assert len(source.index()) == 3
+def test_index_lists_the_sequences_asked_for():
+    assert len(Mocap.from_options(num_sequences=3).index()) == 3
 
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [
-        ("num_sequences", 0),
-        ("frames_per_sequence", 7),
-        ("frames_per_sequence", 12.0),
-        ("points_per_frame", 2047),
-        ("points_per_frame", 0),
-        ("clips_per_sequence", 0),
-        ("image_width", 16),
-        ("image_height", True),
+    [  # the options every source checks: test_sources_contract.py
         ("fps", 0),
         ("fps", "15"),
         ("fps", float("nan")),
@@ -91,11 +81,6 @@ def test_bad_option_is_a_data_error_naming_it(option, value):
 def test_too_short_for_the_clips_is_a_data_error_naming_both():
     with pytest.raises(DataError, match="frames_per_sequence.*clips_per_sequence=4"):
         Mocap.from_options(clips_per_sequence=4, frames_per_sequence=20)
-
-
-def test_unknown_option_is_a_data_error():
-    with pytest.raises(DataError, match="num_frames"):
-        Mocap.from_options(num_frames=10)
 
 
 def test_without_pybullet_the_error_names_the_package_and_the_install(monkeypatch):

@@ -40,13 +40,6 @@ def test_unknown_dataset_lists_known_ones():
         sources.get_source("nope")
 
 
-def test_unknown_option_lists_options():
-    with pytest.raises(
-        DataError, match="has no option colour; its options are: .*points_per_frame"
-    ):
-        sources.get_source("synth-hoi", colour=3)
-
-
 def test_seeds_are_stable_names_not_order():
     # A fixed value: changing the derivation would silently change every dataset and view.
     assert seed_from("synth-hoi", "seq0001", 0) != seed_from("synth-hoi", "seq0001", 1)

@@ -613,11 +613,3 @@ def test_sensor_at_origin_when_the_origin_is_outside():
     poses = sensor_at_origin(cloud.mean(0, keepdims=True), cloud)
     np.testing.assert_allclose(poses[0, :3, 3], 0)
     assert camera_looks_at(poses[0], cloud.mean(0)) == pytest.approx(1)
-
-
-def test_registry_names_every_real_dataset():
-    assert {"hoi4d", "hoi4d-semseg", "synthia", "msr-action3d", "folder"} <= set(
-        sources.available()
-    )
-    with pytest.raises(DataError, match="pass --source DIR"):
-        sources.get_source("hoi4d").index()

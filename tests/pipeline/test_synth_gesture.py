@@ -7,7 +7,6 @@ from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
-from c2p4d.pipeline.sources import get_source
 from c2p4d.pipeline.sources.figure import PART_NAMES, J
 from c2p4d.pipeline.sources.render import DepthCamera, DepthSensor
 from c2p4d.pipeline.sources.synth_gesture import (
@@ -49,27 +48,16 @@ def sequence():
     return source, seq, source.read(seq)
 
 
-def test_registered_under_its_name():
-    source = get_source("synth-gesture", gestures=3, val_subjects=0)
-    assert isinstance(source, SynthGesture)
-    assert len(source.index()) == 3 * 10
+def test_index_lists_the_sequences_asked_for():
+    assert len(SynthGesture.from_options(gestures=3, val_subjects=0).index()) == 3 * 10
 
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [
-        ("gestures", 0),
+    [  # the lower bounds, types and points_per_frame: test_sources_contract.py
         ("gestures", 21),
-        ("gestures", True),
-        ("episodes", 0),
-        ("episodes", "2"),
-        ("val_subjects", -1),
-        ("min_frames", MIN_FRAMES - 1),
-        ("min_frames", 30.0),
-        ("points_per_frame", 0),
-        ("points_per_frame", 2047),
-        ("image_width", 16),
-        ("image_height", 8),
+        ("episodes", 100),
+        ("val_subjects", 90),
     ],
 )
 def test_bad_option_is_a_data_error_naming_it(option, value):
@@ -80,11 +68,6 @@ def test_bad_option_is_a_data_error_naming_it(option, value):
 def test_max_frames_below_min_frames_is_a_data_error():
     with pytest.raises(DataError, match="max_frames"):
         SynthGesture.from_options(min_frames=40, max_frames=30)
-
-
-def test_unknown_option_is_a_data_error():
-    with pytest.raises(DataError, match="subjects"):
-        SynthGesture.from_options(subjects=4)
 
 
 def test_info_names_msr_actions_body_parts_and_provenance():

@@ -6,7 +6,6 @@ from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
-from c2p4d.pipeline.sources import get_source
 from c2p4d.pipeline.sources.render import look_at
 from c2p4d.pipeline.sources.synth_hoi import (
     ACTION_NAMES,
@@ -37,36 +36,8 @@ def sequence():
     return source, source.read(source.index()[0])
 
 
-def test_registered_under_its_name():
-    source = get_source("synth-hoi", num_sequences=3)
-    assert isinstance(source, SynthHOI)
-    assert len(source.index()) == 3
-
-
-@pytest.mark.parametrize(
-    ("option", "value"),
-    [
-        ("num_sequences", 0),
-        ("num_sequences", -4),
-        ("frames_per_sequence", MIN_FRAMES - 1),
-        ("points_per_frame", 0),
-        ("points_per_frame", -8),
-        ("points_per_frame", 2047),
-        ("image_width", 16),
-        ("image_height", 8),
-        ("image_width", 64.0),
-        ("num_sequences", True),
-        ("frames_per_sequence", "150"),
-    ],
-)
-def test_bad_option_is_a_data_error_naming_it(option, value):
-    with pytest.raises(DataError, match=option):
-        SynthHOI.from_options(**{option: value})
-
-
-def test_unknown_option_is_a_data_error():
-    with pytest.raises(DataError, match="num_frames"):
-        SynthHOI.from_options(num_frames=10)
+def test_index_lists_the_sequences_asked_for():
+    assert len(SynthHOI.from_options(num_sequences=3).index()) == 3
 
 
 def test_info_names_every_class():
