@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from c2p4d.pipeline.sources.synth_gesture import (
+from c2p4d.pipeline.worlds.gesture.synth_gesture import (
     FLOOR,
     SynthGesture,
     SynthGestureConfig,

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import open3d as o3d
 
-from c2p4d.pipeline.sources.synth_hoi import SynthHOI, SynthHOIConfig, plan_sequence
+from c2p4d.pipeline.worlds.hoi.synth_hoi import SynthHOI, SynthHOIConfig, plan_sequence
 
 
 def cpu_ms(fn, repeats: int) -> float:

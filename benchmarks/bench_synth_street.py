@@ -19,8 +19,8 @@ import open3d as o3d
 from scipy.spatial import cKDTree
 
 from c2p4d.kernels.sampling import fps_numba
-from c2p4d.pipeline.sources.street_rig import even_sample
-from c2p4d.pipeline.sources.synth_street import (
+from c2p4d.pipeline.worlds.street.rig import even_sample
+from c2p4d.pipeline.worlds.street.synth_street import (
     VOXEL_AT_16K,
     SynthStreet,
     SynthStreetConfig,

@@ -7,7 +7,7 @@ on a sphere around each frame's cloud whose radius is the distance from the clou
 original camera, so such a pose must sit where a sensor plausibly stood, not at the cloud's
 centre.
 
-The built-in worlds' sensors keep `sources/render.py`'s `look_at` (the same rotation built by
+The built-in worlds' sensors keep `worlds/render.py`'s `look_at` (the same rotation built by
 Gram-Schmidt of the up): its float bits are in the `frame/camera` of every synth-hoi,
 synth-gesture and mocap store, where this one would turn entries of about 1e-17 into exact
 zeros, and the stores are byte-identical across versions.

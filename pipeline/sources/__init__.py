@@ -1,4 +1,6 @@
-"""Dataset adapters: one module per dataset, all behind `Source` (see base.py).
+"""Dataset adapters: one module per released format, all behind `Source` (see base.py), and
+the registry of every dataset `ingest` reads, the built-in worlds' sources (`pipeline/worlds/`)
+included.
 
 Modules are imported on first use so that the CLI starts fast and a missing optional
 dependency of one source (pybullet, say) never breaks the others.
@@ -13,15 +15,15 @@ from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sources.base import Source
 
 _REGISTRY: dict[str, str] = {
-    "synth-hoi": "c2p4d.pipeline.sources.synth_hoi:SynthHOI",
+    "synth-hoi": "c2p4d.pipeline.worlds.hoi.synth_hoi:SynthHOI",
     "hoi4d": "c2p4d.pipeline.sources.hoi4d:HOI4D",
     "hoi4d-semseg": "c2p4d.pipeline.sources.hoi4d_semseg:HOI4DSemSeg",
     "synthia": "c2p4d.pipeline.sources.synthia:Synthia",
     "msr-action3d": "c2p4d.pipeline.sources.msr_action3d:MSRAction3D",
     "folder": "c2p4d.pipeline.sources.folder:Folder",
-    "mocap": "c2p4d.pipeline.sources.mocap:Mocap",
-    "synth-street": "c2p4d.pipeline.sources.synth_street:SynthStreet",
-    "synth-gesture": "c2p4d.pipeline.sources.synth_gesture:SynthGesture",
+    "mocap": "c2p4d.pipeline.worlds.mocap.mocap:Mocap",
+    "synth-street": "c2p4d.pipeline.worlds.street.synth_street:SynthStreet",
+    "synth-gesture": "c2p4d.pipeline.worlds.gesture.synth_gesture:SynthGesture",
 }
 
 

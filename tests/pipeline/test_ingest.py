@@ -21,8 +21,8 @@ from support import (
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.preview import class_colours
 from c2p4d.pipeline.run import ClusterOptions, ingest
-from c2p4d.pipeline.sources.synth_hoi import SynthHOI
 from c2p4d.pipeline.store import Store
+from c2p4d.pipeline.worlds.hoi.synth_hoi import SynthHOI
 
 
 @pytest.fixture

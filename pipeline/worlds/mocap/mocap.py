@@ -34,7 +34,8 @@ from c2p4d.pipeline.sources.base import (
     SourceConfig,
     resample_frame,
 )
-from c2p4d.pipeline.sources.humanoid import (
+from c2p4d.pipeline.worlds.kinematics import min_jerk, pose, rot_x, rot_z
+from c2p4d.pipeline.worlds.mocap.humanoid import (
     CLIP_NAMES,
     LINK_NAMES,
     Clip,
@@ -46,8 +47,7 @@ from c2p4d.pipeline.sources.humanoid import (
     require_pybullet,
     sense,
 )
-from c2p4d.pipeline.sources.kinematics import min_jerk, pose, rot_x, rot_z
-from c2p4d.pipeline.sources.render import DepthCamera, DepthSensor, look_at
+from c2p4d.pipeline.worlds.render import DepthCamera, DepthSensor, look_at
 
 NAME = "mocap"
 PART_NAMES = ("head", "torso", "upper_arm", "forearm", "hand", "thigh", "shin", "foot")

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c2p4d.pipeline.sources import meshes
-from c2p4d.pipeline.sources.meshes import Mesh
-from c2p4d.pipeline.sources.street_assets import (
+from c2p4d.pipeline.worlds import meshes
+from c2p4d.pipeline.worlds.meshes import Mesh
+from c2p4d.pipeline.worlds.street.assets import (
     GREEN,
     LANE_MARKING,
     RED,

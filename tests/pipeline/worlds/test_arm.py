@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from c2p4d.pipeline.sources.arm import Arm, ArmShape
-from c2p4d.pipeline.sources.kinematics import frame_from_axes, pose
+from c2p4d.pipeline.worlds.hoi.arm import Arm, ArmShape
+from c2p4d.pipeline.worlds.kinematics import frame_from_axes, pose
 
 SHOULDER = np.array([0.15, -0.2, 1.05])
 # palm down, fingers forward, 40 cm in front of and below the shoulder

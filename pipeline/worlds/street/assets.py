@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c2p4d.pipeline.sources import meshes
-from c2p4d.pipeline.sources.kinematics import bone_pose, pose, rot_z, two_bone_ik
-from c2p4d.pipeline.sources.meshes import Mesh
+from c2p4d.pipeline.worlds import meshes
+from c2p4d.pipeline.worlds.kinematics import bone_pose, pose, rot_z, two_bone_ik
+from c2p4d.pipeline.worlds.meshes import Mesh
 
 # Synthia 4D's 12 classes in the order P4Transformer and MeteorNet train on: raw SYNTHIA ids
 # 2..12 and 15 through `index_to_label` (void, sky and the reserved ids are dropped).

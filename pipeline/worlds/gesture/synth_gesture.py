@@ -40,11 +40,11 @@ from c2p4d.pipeline.sources.base import (
     SourceConfig,
     resample_frame,
 )
-from c2p4d.pipeline.sources.figure import PART_NAMES, BodyShape, Figure, Posture
-from c2p4d.pipeline.sources.gestures import MSR_ACTIONS, STAND, Gesture, build_gestures
-from c2p4d.pipeline.sources.kinematics import KeyframeSpline, Sway, pose, rot_z
-from c2p4d.pipeline.sources.meshes import Mesh, quad
-from c2p4d.pipeline.sources.render import DepthCamera, look_at
+from c2p4d.pipeline.worlds.gesture.figure import PART_NAMES, BodyShape, Figure, Posture
+from c2p4d.pipeline.worlds.gesture.gestures import MSR_ACTIONS, STAND, Gesture, build_gestures
+from c2p4d.pipeline.worlds.kinematics import KeyframeSpline, Sway, pose, rot_z
+from c2p4d.pipeline.worlds.meshes import Mesh, quad
+from c2p4d.pipeline.worlds.render import DepthCamera, look_at
 
 NAME = "synth-gesture"
 FPS = 15.0  # MSR-Action3D's frame rate

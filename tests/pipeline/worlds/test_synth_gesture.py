@@ -7,9 +7,8 @@ from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
-from c2p4d.pipeline.sources.figure import PART_NAMES, J
-from c2p4d.pipeline.sources.render import DepthCamera, DepthSensor
-from c2p4d.pipeline.sources.synth_gesture import (
+from c2p4d.pipeline.worlds.gesture.figure import PART_NAMES, J
+from c2p4d.pipeline.worlds.gesture.synth_gesture import (
     ACTION_NAMES,
     IDLE,
     MAX_FRAMES,
@@ -24,6 +23,7 @@ from c2p4d.pipeline.sources.synth_gesture import (
     subject,
     window,
 )
+from c2p4d.pipeline.worlds.render import DepthCamera, DepthSensor
 
 TINY = dict(gestures=2, val_subjects=0, max_frames=32, points_per_frame=64, image_width=80,
             image_height=60)  # fmt: skip

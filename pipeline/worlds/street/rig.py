@@ -18,9 +18,9 @@ import numpy as np
 import open3d as o3d
 
 from c2p4d.pipeline.sources.base import resample_indices
-from c2p4d.pipeline.sources.kinematics import axis_angle, pose
-from c2p4d.pipeline.sources.render import DepthCamera
-from c2p4d.pipeline.sources.street_assets import Part
+from c2p4d.pipeline.worlds.kinematics import axis_angle, pose
+from c2p4d.pipeline.worlds.render import DepthCamera
+from c2p4d.pipeline.worlds.street.assets import Part
 
 # Camera yaw relative to the car: front, left, back, right (90° each, so together 360°).
 RIG_YAWS = (0.0, np.pi / 2, np.pi, -np.pi / 2)

@@ -24,15 +24,15 @@ import numpy as np
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
-from c2p4d.pipeline.sources import meshes
-from c2p4d.pipeline.sources.arm import Arm, ArmShape
 from c2p4d.pipeline.sources.base import (
     DatasetInfo,
     Source,
     SourceConfig,
     resample_frame,
 )
-from c2p4d.pipeline.sources.kinematics import (
+from c2p4d.pipeline.worlds import meshes
+from c2p4d.pipeline.worlds.hoi.arm import Arm, ArmShape
+from c2p4d.pipeline.worlds.kinematics import (
     Sway,
     frame_from_axes,
     min_jerk,
@@ -41,8 +41,8 @@ from c2p4d.pipeline.sources.kinematics import (
     segment_at,
     slerp,
 )
-from c2p4d.pipeline.sources.meshes import Mesh
-from c2p4d.pipeline.sources.render import DepthCamera, look_at
+from c2p4d.pipeline.worlds.meshes import Mesh
+from c2p4d.pipeline.worlds.render import DepthCamera, look_at
 
 NAME = "synth-hoi"
 FPS = 15.0  # HOI4D's frame rate: 150 frames are 10 s

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c2p4d.pipeline.sources.kinematics import (
+from c2p4d.pipeline.worlds.kinematics import (
     bone_pose,
     chain,
     frame_from_axes,
@@ -20,7 +20,7 @@ from c2p4d.pipeline.sources.kinematics import (
     rot_x,
     two_bone_ik,
 )
-from c2p4d.pipeline.sources.meshes import Mesh, box, capsule, frustum, sphere
+from c2p4d.pipeline.worlds.meshes import Mesh, box, capsule, frustum, sphere
 
 # Finger bone lengths (metres, adult hand) from index to little finger, and the thumb's.
 FINGER_BONES = (

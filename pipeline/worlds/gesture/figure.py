@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from c2p4d.pipeline.sources.kinematics import pose, rot_x, rot_y, rot_z, two_bone_ik
-from c2p4d.pipeline.sources.meshes import Mesh, ellipsoid, tapered_capsule
+from c2p4d.pipeline.worlds.kinematics import pose, rot_x, rot_y, rot_z, two_bone_ik
+from c2p4d.pipeline.worlds.meshes import Mesh, ellipsoid, tapered_capsule
 
 JOINTS = (
     "pelvis", "spine", "chest", "neck", "head",

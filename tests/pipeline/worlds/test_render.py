@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c2p4d.pipeline.sources import meshes
-from c2p4d.pipeline.sources.render import DepthCamera, DepthSensor, look_at
+from c2p4d.pipeline.worlds import meshes
+from c2p4d.pipeline.worlds.render import DepthCamera, DepthSensor, look_at
 
 CLEAN = DepthSensor(noise_floor=0, noise_quadratic=0, dropout=0, edge_dropout=0, grazing_cos=0)
 FLOOR, BOX = 0, 1

@@ -27,18 +27,18 @@ from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import DatasetInfo, Source, SourceConfig, check_frame
-from c2p4d.pipeline.sources.kinematics import Sway, pose, rot_x, rot_z
-from c2p4d.pipeline.sources.render import DepthCamera, DepthSensor
-from c2p4d.pipeline.sources.street_agents import Agent, populate
-from c2p4d.pipeline.sources.street_assets import CLASS_NAMES, Part
-from c2p4d.pipeline.sources.street_layout import (
+from c2p4d.pipeline.worlds.kinematics import Sway, pose, rot_x, rot_z
+from c2p4d.pipeline.worlds.render import DepthCamera, DepthSensor
+from c2p4d.pipeline.worlds.street.agents import Agent, populate
+from c2p4d.pipeline.worlds.street.assets import CLASS_NAMES, Part
+from c2p4d.pipeline.worlds.street.layout import (
     Street,
     sample_street,
     street_parts,
     with_extent,
 )
-from c2p4d.pipeline.sources.street_rig import Lighting, Rig, even_sample
-from c2p4d.pipeline.sources.street_traffic import Path, Speeds, Track
+from c2p4d.pipeline.worlds.street.rig import Lighting, Rig, even_sample
+from c2p4d.pipeline.worlds.street.traffic import Path, Speeds, Track
 
 NAME = "synth-street"
 FPS = 10.0  # a car at 8 m/s moves 0.8 m a frame, about P4Transformer's Synthia radius (0.9 m)

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from c2p4d.pipeline.errors import DataError
-from c2p4d.pipeline.sources.render import DepthCamera
+from c2p4d.pipeline.worlds.render import DepthCamera
 
 CLIP_NAMES = (
     "backflip", "cartwheel", "crawl", "dance_a", "dance_b", "getup_facedown", "getup_faceup",

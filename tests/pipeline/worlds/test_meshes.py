@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c2p4d.pipeline.sources import meshes
-from c2p4d.pipeline.sources.kinematics import pose, rot_z
-from c2p4d.pipeline.sources.meshes import Mesh
+from c2p4d.pipeline.worlds import meshes
+from c2p4d.pipeline.worlds.kinematics import pose, rot_z
+from c2p4d.pipeline.worlds.meshes import Mesh
 
 
 def edge_counts(mesh: Mesh) -> dict[tuple[int, int], int]:

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from c2p4d.pipeline.sources.kinematics import (
+from c2p4d.pipeline.worlds.kinematics import (
     Sway,
     axis_angle,
     bone_pose,

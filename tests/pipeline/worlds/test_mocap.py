@@ -14,8 +14,9 @@ from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
-from c2p4d.pipeline.sources import get_source, meshes
-from c2p4d.pipeline.sources.humanoid import (
+from c2p4d.pipeline.sources import get_source
+from c2p4d.pipeline.worlds import meshes
+from c2p4d.pipeline.worlds.mocap.humanoid import (
     CLIP_NAMES,
     REVOLUTE_JOINTS,
     SPHERICAL_JOINTS,
@@ -27,7 +28,7 @@ from c2p4d.pipeline.sources.humanoid import (
     require_pybullet,
     sense,
 )
-from c2p4d.pipeline.sources.mocap import (
+from c2p4d.pipeline.worlds.mocap.mocap import (
     FOV_DEG,
     PART_NAMES,
     PART_OF_LINK,
@@ -38,7 +39,7 @@ from c2p4d.pipeline.sources.mocap import (
     plan_sequence,
     sequence_name,
 )
-from c2p4d.pipeline.sources.render import DepthCamera, DepthSensor, look_at
+from c2p4d.pipeline.worlds.render import DepthCamera, DepthSensor, look_at
 
 pybullet, DATA = require_pybullet()
 CLEAN = DepthSensor(
@@ -94,7 +95,8 @@ def test_without_pybullet_the_error_names_the_package_and_the_install(monkeypatc
 
 def test_importing_the_source_does_not_import_pybullet():
     code = (
-        "import sys; import c2p4d.pipeline.sources.mocap, c2p4d.pipeline.sources.humanoid; "
+        "import sys; import c2p4d.pipeline.worlds.mocap.mocap, "
+        "c2p4d.pipeline.worlds.mocap.humanoid; "
         "print('pybullet' in sys.modules)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,8 +6,7 @@ from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
-from c2p4d.pipeline.sources.render import look_at
-from c2p4d.pipeline.sources.synth_hoi import (
+from c2p4d.pipeline.worlds.hoi.synth_hoi import (
     ACTION_NAMES,
     CATEGORIES,
     CLASS_NAMES,
@@ -21,6 +20,7 @@ from c2p4d.pipeline.sources.synth_hoi import (
     plan_sequence,
     sequence_name,
 )
+from c2p4d.pipeline.worlds.render import look_at
 
 TINY = dict(num_sequences=10, frames_per_sequence=MIN_FRAMES, points_per_frame=64,
             image_width=48, image_height=36)  # fmt: skip

@@ -16,8 +16,8 @@ from functools import cached_property
 import numpy as np
 import open3d as o3d
 
-from c2p4d.pipeline.sources.kinematics import frame_from_axes, pose
-from c2p4d.pipeline.sources.meshes import Mesh
+from c2p4d.pipeline.worlds.kinematics import frame_from_axes, pose
+from c2p4d.pipeline.worlds.meshes import Mesh
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:

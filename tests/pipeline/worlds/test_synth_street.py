@@ -8,8 +8,8 @@ from support import assert_reads_are_deterministic
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import SequenceInfo
-from c2p4d.pipeline.sources.street_agents import EGO_FOOTPRINT
-from c2p4d.pipeline.sources.street_assets import (
+from c2p4d.pipeline.worlds.street.agents import EGO_FOOTPRINT
+from c2p4d.pipeline.worlds.street.assets import (
     BICYCLE,
     CAR,
     LANE_MARKING,
@@ -19,10 +19,9 @@ from c2p4d.pipeline.sources.street_assets import (
     TRAFFIC_LIGHT,
     TRAFFIC_SIGN,
 )
-from c2p4d.pipeline.sources.street_layout import CURB
-from c2p4d.pipeline.sources.street_rig import even_sample
-from c2p4d.pipeline.sources.street_traffic import Occupancy, Path, Speeds, distance_travelled
-from c2p4d.pipeline.sources.synth_street import (
+from c2p4d.pipeline.worlds.street.layout import CURB
+from c2p4d.pipeline.worlds.street.rig import even_sample
+from c2p4d.pipeline.worlds.street.synth_street import (
     CLASS_NAMES,
     CROP,
     FPS,
@@ -34,6 +33,7 @@ from c2p4d.pipeline.sources.synth_street import (
     plan_sequence,
     sequence_name,
 )
+from c2p4d.pipeline.worlds.street.traffic import Occupancy, Path, Speeds, distance_travelled
 
 TINY = dict(num_sequences=8, frames_per_sequence=4, points_per_frame=512,
             image_width=48, image_height=36)  # fmt: skip

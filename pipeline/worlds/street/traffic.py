@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from c2p4d.pipeline.sources.kinematics import min_jerk
+from c2p4d.pipeline.worlds.kinematics import min_jerk
 
 STEP = 0.01  # seconds per integration step of the distance travelled
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c2p4d.pipeline.sources.street_assets import (
+from c2p4d.pipeline.worlds.street.assets import (
     BikeShape,
     Part,
     Person,
@@ -25,8 +25,8 @@ from c2p4d.pipeline.sources.street_assets import (
     paint,
     place,
 )
-from c2p4d.pipeline.sources.street_layout import Crossing, Street
-from c2p4d.pipeline.sources.street_traffic import Footprint, Occupancy, Path, Speeds, Track
+from c2p4d.pipeline.worlds.street.layout import Crossing, Street
+from c2p4d.pipeline.worlds.street.traffic import Footprint, Occupancy, Path, Speeds, Track
 
 WALK_SPEED = 1.35  # m/s at which the gait's swing is full
 EGO_FOOTPRINT = Footprint.vehicle(4.6, 1.85)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c2p4d.pipeline.sources.figure import (
+from c2p4d.pipeline.worlds.gesture.figure import (
     JOINTS,
     PARENTS,
     PART_NAMES,
@@ -16,9 +16,9 @@ from c2p4d.pipeline.sources.figure import (
     J,
     Posture,
 )
-from c2p4d.pipeline.sources.gestures import MSR_ACTIONS, STAND, build_gestures
-from c2p4d.pipeline.sources.kinematics import KeyframeSpline, axis_angle, pose, rot_y, rot_z
-from c2p4d.pipeline.sources.meshes import Mesh, ellipsoid, tapered_capsule
+from c2p4d.pipeline.worlds.gesture.gestures import MSR_ACTIONS, STAND, build_gestures
+from c2p4d.pipeline.worlds.kinematics import KeyframeSpline, axis_angle, pose, rot_y, rot_z
+from c2p4d.pipeline.worlds.meshes import Mesh, ellipsoid, tapered_capsule
 
 FIGURE = Figure()
 GROUND = pose(rot_z(0.7), np.array([0.4, 2.5, 0.0]))  # anywhere on the floor, turned

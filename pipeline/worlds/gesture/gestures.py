@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from c2p4d.pipeline.sources.figure import Posture
+from c2p4d.pipeline.worlds.gesture.figure import Posture
 
 MSR_ACTIONS = (
     "high arm wave", "horizontal arm wave", "hammer", "hand catch", "forward punch",

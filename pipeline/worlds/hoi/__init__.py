@@ -1,0 +1,1 @@
+"""synth-hoi: an arm picking, moving and placing objects on a table (HOI4D's stand-in)."""

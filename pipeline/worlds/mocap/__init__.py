@@ -1,0 +1,1 @@
+"""mocap: real motion-capture clips shipped with pybullet, on a humanoid, rendered to depth."""
