@@ -11,6 +11,7 @@ from c2p4d.pipeline import sources
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from, seed_from
 from c2p4d.pipeline.sources.base import check_frame, resample_indices
+from c2p4d.pipeline.sources.rendered import split_of_index
 
 
 @given(n_in=st.integers(1, 300), n_out=st.integers(1, 300), seed=st.integers(0, 2**32))
@@ -46,3 +47,11 @@ def test_seeds_are_stable_names_not_order():
     assert seed_from("a", "bc") != seed_from("ab", "c")
     assert seed_from("c2p4d") == 4640705207703759532
     assert rng_from("x").integers(1 << 30) == rng_from("x").integers(1 << 30)
+
+
+def test_rendered_sources_deal_splits_by_index():
+    assert [split_of_index(i) for i in range(10)] == [0, 0, 0, 0, 0, 0, 1, 2, 0, 0]
+    # mocap: runs of 15 sequences (one per clip), 4 runs train, then val, then test
+    pattern = (0, 0, 0, 0, 1, 2)
+    splits = {i: split_of_index(i, pattern, every=15) for i in (0, 59, 60, 74, 75, 89, 90)}
+    assert splits == {0: 0, 59: 0, 60: 1, 74: 1, 75: 2, 89: 2, 90: 0}

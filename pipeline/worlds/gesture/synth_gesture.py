@@ -34,12 +34,8 @@ import numpy as np
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
-from c2p4d.pipeline.sources.base import (
-    DatasetInfo,
-    Source,
-    SourceConfig,
-    resample_frame,
-)
+from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
+from c2p4d.pipeline.sources.rendered import IMAGE_MINIMUMS, WORLD_UP, RenderedSource
 from c2p4d.pipeline.worlds.gesture.figure import PART_NAMES, BodyShape, Figure, Posture
 from c2p4d.pipeline.worlds.gesture.gestures import MSR_ACTIONS, STAND, Gesture, build_gestures
 from c2p4d.pipeline.worlds.kinematics import KeyframeSpline, Sway, pose, rot_z
@@ -55,7 +51,6 @@ TRAIN, VAL, TEST = 0, 1, 2
 MIN_FRAMES = 24  # the reference's clip length
 MAX_FRAMES = 72  # MSR's videos run 20-70 frames, 42 on average
 KINECT_FOV_DEG = 57.0  # horizontal field of view of the Kinect v1 depth camera
-MIN_WIDTH, MIN_HEIGHT = 32, 24
 FLOOR = -1  # rendered so that the feet meet it, then dropped like MSR's background
 _NAME = re.compile(r"^a(\d{2})_s(\d{2})_e(\d{2})$")
 # How much each control of a posture wanders between repetitions, subjects and sequences.
@@ -90,8 +85,7 @@ class SynthGestureConfig(SourceConfig):
         "val_subjects": 0,
         "min_frames": MIN_FRAMES,
         "max_frames": MIN_FRAMES,
-        "image_width": MIN_WIDTH,
-        "image_height": MIN_HEIGHT,
+        **IMAGE_MINIMUMS,
     }
 
     def __post_init__(self) -> None:
@@ -307,7 +301,7 @@ def plan_sequence(name: str, min_frames: int = MIN_FRAMES, max_frames: int = MAX
     )
 
 
-class SynthGesture(Source):
+class SynthGesture(RenderedSource):
     """The built-in MSR-Action3D stand-in; see the module docstring."""
 
     name = NAME
@@ -328,7 +322,7 @@ class SynthGesture(Source):
                 "gestures; body and motion are made up, not captured",
                 "stands_in_for": "MSR-Action3D (Li, Zhang, Liu 2010): 20 actions by 10 subjects "
                 "before a static depth camera, background removed",
-                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
+                "world_up": WORLD_UP,
                 "units": "metres; world z up, floor z = 0, camera above the origin looking "
                 "along +y at the figure 2.8-3.5 m away",
                 "camera": "static per sequence; pinhole, Kinect v1 field of view",
@@ -361,21 +355,19 @@ class SynthGesture(Source):
                 f"min_frames={self.config.min_frames}, max_frames={self.config.max_frames}, "
                 f"not {seq.num_frames}: index it with the same options"
             )
-        rng = rng_from(NAME, seq.name, "sensor")
-        n = self.points_per_frame
-        points = np.empty((plan.num_frames, n, 3), np.float32)
-        labels = np.empty((plan.num_frames, n), np.int16)
+        rng = self.sensor_rng(seq)
         cameras = np.repeat(plan.camera[None].astype(np.float32), plan.num_frames, 0)
         scenes = [plan.parts(t) for t in range(plan.num_frames)]
         body = [mesh for parts in scenes for mesh, label in parts if label != FLOOR]
         camera = window(self.camera, cameras[0].astype(np.float64), body)
-        for t, parts in enumerate(scenes):
-            frame, frame_labels = camera.capture(parts, cameras[t], rng)
-            seen = frame_labels != FLOOR
-            frame, frame_labels = frame[seen], frame_labels[seen]
-            points[t], labels[t] = resample_frame(
-                frame, frame_labels, n, rng, f"{NAME} sequence {seq.name!r} frame {t}"
-            )
+
+        def captures():
+            for t, parts in enumerate(scenes):
+                frame, frame_labels = camera.capture(parts, cameras[t], rng)
+                seen = frame_labels != FLOOR
+                yield frame[seen], frame_labels[seen]
+
+        points, labels = self.resample_captures(seq, captures(), plan.num_frames, rng)
         return SequenceData(
             name=seq.name,
             points=points,

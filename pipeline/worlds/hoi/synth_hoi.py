@@ -24,11 +24,12 @@ import numpy as np
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
-from c2p4d.pipeline.sources.base import (
-    DatasetInfo,
-    Source,
-    SourceConfig,
-    resample_frame,
+from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
+from c2p4d.pipeline.sources.rendered import (
+    IMAGE_MINIMUMS,
+    WORLD_UP,
+    RenderedSource,
+    split_of_index,
 )
 from c2p4d.pipeline.worlds import meshes
 from c2p4d.pipeline.worlds.hoi.arm import Arm, ArmShape
@@ -66,9 +67,7 @@ MEAN_SECONDS = {
     "idle": 0.7, "reach": 1.2, "grasp": 0.6, "pick_up": 0.9, "carry": 1.4, "put_down": 0.9,
     "rotate": 1.3, "push": 1.3, "pull": 1.3, "release": 0.6, "retreat": 1.2,
 }  # fmt: skip
-SPLIT_OF_INDEX = (0, 0, 0, 0, 0, 0, 1, 2)  # sequence i is in split SPLIT_OF_INDEX[i % 8]
 MIN_FRAMES = 24  # two frames for each step of the longest script
-MIN_WIDTH, MIN_HEIGHT = 32, 24
 UP = np.array([0, 0, 1.0])
 ON_TABLE = 0.0005  # objects float this far above the top, so no two faces are ever coplanar
 
@@ -85,8 +84,7 @@ class SynthHOIConfig(SourceConfig):
     minimums: ClassVar[dict[str, int]] = {
         "num_sequences": 1,
         "frames_per_sequence": MIN_FRAMES,
-        "image_width": MIN_WIDTH,
-        "image_height": MIN_HEIGHT,
+        **IMAGE_MINIMUMS,
     }
 
 
@@ -154,7 +152,7 @@ class Plan:
         return [*self.static_parts, target, (arm, ARM), (hand, HAND)]
 
 
-class SynthHOI(Source):
+class SynthHOI(RenderedSource):
     """The built-in HOI4D stand-in; see the module docstring."""
 
     name = NAME
@@ -171,7 +169,7 @@ class SynthHOI(Source):
             label_names=TASK_NAMES,
             attrs={
                 "origin": "procedural: ray-cast depth frames of a scripted arm at a table",
-                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
+                "world_up": WORLD_UP,
                 "units": "metres; world z up, table front edge on y = 0",
                 "fps": FPS,
                 "image_size": [self.config.image_width, self.config.image_height],
@@ -184,7 +182,7 @@ class SynthHOI(Source):
             SequenceInfo(
                 name=sequence_name(i),
                 num_frames=self.config.frames_per_sequence,
-                split=SPLIT_OF_INDEX[i % len(SPLIT_OF_INDEX)],
+                split=split_of_index(i),
                 label=i % len(TASK_NAMES),
             )
             for i in range(self.config.num_sequences)
@@ -192,17 +190,15 @@ class SynthHOI(Source):
 
     def read(self, seq: SequenceInfo) -> SequenceData:
         plan = plan_sequence(seq.name, seq.num_frames)
-        rng = rng_from(NAME, seq.name, "sensor")
-        n = self.points_per_frame
-        points = np.empty((plan.num_frames, n, 3), np.float32)
-        labels = np.empty((plan.num_frames, n), np.int16)
+        rng = self.sensor_rng(seq)
         cameras = np.empty((plan.num_frames, 4, 4), np.float32)
-        for t in range(plan.num_frames):
-            cameras[t] = plan.camera_pose(t)
-            frame, frame_labels = self.camera.capture(plan.parts(t), cameras[t], rng)
-            points[t], labels[t] = resample_frame(
-                frame, frame_labels, n, rng, f"{NAME} sequence {seq.name!r} frame {t}"
-            )
+
+        def captures():
+            for t in range(plan.num_frames):
+                cameras[t] = plan.camera_pose(t)
+                yield self.camera.capture(plan.parts(t), cameras[t], rng)
+
+        points, labels = self.resample_captures(seq, captures(), plan.num_frames, rng)
         return SequenceData(
             name=seq.name,
             points=points,

@@ -28,11 +28,12 @@ import numpy as np
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
-from c2p4d.pipeline.sources.base import (
-    DatasetInfo,
-    Source,
-    SourceConfig,
-    resample_frame,
+from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
+from c2p4d.pipeline.sources.rendered import (
+    IMAGE_MINIMUMS,
+    WORLD_UP,
+    RenderedSource,
+    split_of_index,
 )
 from c2p4d.pipeline.worlds.kinematics import min_jerk, pose, rot_x, rot_z
 from c2p4d.pipeline.worlds.mocap.humanoid import (
@@ -66,7 +67,6 @@ SCALES = (0.9, 1.1)  # body size range: people of about 1.55 to 1.9 m
 BLEND_SECONDS = 0.3  # cross-fade between joined clips
 MIN_SEGMENT_SECONDS = 0.6  # the shortest play of one clip in a joined sequence
 MIN_FRAMES = 8
-MIN_WIDTH, MIN_HEIGHT = 32, 24
 # A Kinect-like sensor (MSR-Action3D's): 58.5 degrees across, the noise and holes of the other
 # worlds, and the range of a room-scale sensor (8 m, Kinect v2's far limit) for whole bodies.
 FOV_DEG = 58.5
@@ -98,8 +98,7 @@ class MocapConfig(SourceConfig):
         "num_sequences": 1,
         "frames_per_sequence": MIN_FRAMES,
         "clips_per_sequence": 1,
-        "image_width": MIN_WIDTH,
-        "image_height": MIN_HEIGHT,
+        **IMAGE_MINIMUMS,
     }
 
     def __post_init__(self) -> None:
@@ -175,7 +174,7 @@ class Plan:
         return np.repeat(np.array(self.clips, np.int16), [p.stop - p.start for p in self.plays])
 
 
-class Mocap(Source):
+class Mocap(RenderedSource):
     """Motion-capture clips rendered to depth; see the module docstring."""
 
     name = NAME
@@ -198,7 +197,7 @@ class Mocap(Source):
                     "frame in pybullet and rendered to depth by its software renderer, with "
                     "simulated sensor noise and dropout"
                 ),
-                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
+                "world_up": WORLD_UP,
                 "units": "metres; world z up, floor on z = 0 (not in the points)",
                 "camera": (
                     "a depth sensor on a tripod per sequence (random azimuth, elevation 0-25 "
@@ -223,7 +222,7 @@ class Mocap(Source):
             SequenceInfo(
                 name=sequence_name(i),
                 num_frames=self.config.frames_per_sequence,
-                split=SPLIT_OF_EPISODE[(i // len(CLIP_NAMES)) % len(SPLIT_OF_EPISODE)],
+                split=split_of_index(i, SPLIT_OF_EPISODE, every=len(CLIP_NAMES)),
                 label=i % len(CLIP_NAMES) if single else -1,
             )
             for i in range(self.config.num_sequences)
@@ -231,18 +230,18 @@ class Mocap(Source):
 
     def read(self, seq: SequenceInfo) -> SequenceData:
         plan = plan_sequence(seq.name, self.config)
-        rng = rng_from(NAME, seq.name, "sensor")
-        n, frames = self.points_per_frame, plan.num_frames
-        points = np.empty((frames, n, 3), np.float32)
-        labels = np.empty((frames, n), np.int16)
-        with Humanoid(plan.scale) as body:
+        rng = self.sensor_rng(seq)
+        frames = plan.num_frames
+
+        def captures(body: Humanoid):
             for t in range(frames):
                 body.set_pose(plan.poses, t)
                 image = body.render(plan.cameras[t], self.camera, NEAR, FAR)
                 frame, links = sense(self.camera, image, plan.cameras[t], rng)
-                points[t], labels[t] = resample_frame(
-                    frame, PART_OF_LINK[links], n, rng, f"{NAME} sequence {seq.name!r} frame {t}"
-                )
+                yield frame, PART_OF_LINK[links]
+
+        with Humanoid(plan.scale) as body:
+            points, labels = self.resample_captures(seq, captures(body), frames, rng)
         return SequenceData(
             name=seq.name,
             points=points,

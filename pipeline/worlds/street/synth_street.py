@@ -26,7 +26,13 @@ import numpy as np
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
-from c2p4d.pipeline.sources.base import DatasetInfo, Source, SourceConfig, check_frame
+from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig, check_frame
+from c2p4d.pipeline.sources.rendered import (
+    IMAGE_MINIMUMS,
+    WORLD_UP,
+    RenderedSource,
+    split_of_index,
+)
 from c2p4d.pipeline.worlds.kinematics import Sway, pose, rot_x, rot_z
 from c2p4d.pipeline.worlds.render import DepthCamera, DepthSensor
 from c2p4d.pipeline.worlds.street.agents import Agent, populate
@@ -56,9 +62,7 @@ SENSOR = DepthSensor(
     edge_dropout=0.3,
     grazing_cos=0.02,  # a renderer sees the far road at grazing angles; a real sensor would not
 )
-SPLIT_OF_INDEX = (0, 0, 0, 0, 0, 0, 1, 2)  # sequence i is in split SPLIT_OF_INDEX[i % 8]
 MIN_FRAMES = 3  # one P4Transformer Synthia clip
-MIN_WIDTH, MIN_HEIGHT = 32, 24
 CAR_FROM_CAMERA = np.array([[0, 0, 1.0], [-1, 0, 0], [0, -1, 0]])  # OpenCV axes on a car
 
 
@@ -76,8 +80,7 @@ class SynthStreetConfig(SourceConfig):
     minimums: ClassVar[dict[str, int]] = {
         "num_sequences": 1,
         "frames_per_sequence": MIN_FRAMES,
-        "image_width": MIN_WIDTH,
-        "image_height": MIN_HEIGHT,
+        **IMAGE_MINIMUMS,
     }
 
 
@@ -142,7 +145,7 @@ class Plan:
         return low, high
 
 
-class SynthStreet(Source):
+class SynthStreet(RenderedSource):
     """The built-in Synthia 4D stand-in; see the module docstring."""
 
     name = NAME
@@ -162,7 +165,7 @@ class SynthStreet(Source):
                 "a driving car and fused per frame",
                 "stands_in_for": "Synthia 4D (SYNTHIA-SEQS as processed by MeteorNet and read "
                 "by P4Transformer): 12 classes in P4Transformer's order, complete clouds",
-                "world_up": [0.0, 0.0, 1.0],  # partial views circle the scene about it
+                "world_up": WORLD_UP,
                 "units": "metres; world z up, main street along x, its centre line on y = 0",
                 "view_mode": "full-circle",
                 "camera": "frame/camera is the rig's front camera (world-from-camera, OpenCV); "
@@ -182,14 +185,14 @@ class SynthStreet(Source):
             SequenceInfo(
                 name=sequence_name(i),
                 num_frames=self.config.frames_per_sequence,
-                split=SPLIT_OF_INDEX[i % len(SPLIT_OF_INDEX)],
+                split=split_of_index(i),
             )
             for i in range(self.config.num_sequences)
         ]
 
     def read(self, seq: SequenceInfo) -> SequenceData:
         plan = plan_sequence(seq.name, seq.num_frames)
-        rng = rng_from(NAME, seq.name, "sensor")
+        rng = self.sensor_rng(seq)
         n = self.points_per_frame
         voxel = VOXEL_AT_16K * np.sqrt(16384 / n)
         points = np.empty((plan.num_frames, n, 3), np.float32)
