@@ -481,18 +481,13 @@ def partial_views(
     options = parse_options(
         [TrajectoryConfig, rule], pairs, f"partial-views --occlusion {occlusion}"
     )
-    source = Store.open(store_path).attrs["source"]
+    view_defaults = Store.open(store_path).view_defaults
     trajectory_keys = {f.name for f in dataclasses.fields(TrajectoryConfig)}
     trajectory = {k: v for k, v in options.items() if k in trajectory_keys}
     rule_options = {k: v for k, v in options.items() if k not in trajectory_keys}
     # The dataset's own settings, where its source records them: Synthia's 360-degree sweep,
     # the world's up of the built-in worlds, HOI4D's up from each scene's table.
-    defaults = {
-        "mode": mode or source.get("view_mode", "sweep"),
-        "up_from_plane": source.get("view_up_from_plane", False),
-    }
-    if source.get("world_up") is not None:
-        defaults["up"] = tuple(source["world_up"])
+    defaults = view_defaults.trajectory_options(mode)
     try:  # the kernels' options say what is wrong with a ValueError
         occlusion_options = rule(**rule_options)
     except ValueError as error:

@@ -11,6 +11,12 @@ from c2p4d.pipeline.errors import DataError
 
 SPLITS = ("train", "val", "test")
 
+# The keys of a source's attrs (DatasetInfo.attrs, the store's `source` attributes) that choose
+# how its partial views are made by default; the store reads them as `Store.view_defaults`.
+VIEW_MODE = "view_mode"  # the camera path, e.g. "full-circle" for Synthia-like complete clouds
+WORLD_UP = "world_up"  # [x, y, z]: the world's up, which the cameras circle
+VIEW_UP_FROM_PLANE = "view_up_from_plane"  # true: each sequence's up from its dominant plane
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -20,7 +26,9 @@ class DatasetInfo:
     action_names: tuple[str, ...] = ()  # per-frame action classes
     label_names: tuple[str, ...] = ()  # per-sequence classes
     feature_names: tuple[str, ...] = ()  # extra per-point channels, e.g. ("r", "g", "b")
-    attrs: dict[str, Any] = field(default_factory=dict)  # units, origin of the data, notes
+    # units, origin of the data, notes; and the view settings VIEW_MODE, WORLD_UP and
+    # VIEW_UP_FROM_PLANE where the dataset has its own
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,14 @@ from zarr.codecs import BloscCodec
 
 from c2p4d.kernels.zbuffer import unpack_mask
 from c2p4d.pipeline.errors import DataError, naming
-from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import (
+    VIEW_MODE,
+    VIEW_UP_FROM_PLANE,
+    WORLD_UP,
+    DatasetInfo,
+    SequenceData,
+    SequenceInfo,
+)
 
 FORMAT_VERSION = 3
 
@@ -135,6 +142,26 @@ def digest(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
     hashed = hasher()
     hashed.update(np.ascontiguousarray(value, dtype=dtype).data)
     return np.frombuffer(hashed.digest(), np.uint8)
+
+
+@dataclass(frozen=True)
+class ViewDefaults:
+    """How a dataset's partial views are made unless told otherwise, as its source recorded
+    it in the store's `source` attributes: the camera path (VIEW_MODE; Synthia-like complete
+    clouds: full-circle), the world's up the cameras circle (WORLD_UP; the built-in worlds: +z)
+    and whether each sequence's up comes from its dominant plane instead (VIEW_UP_FROM_PLANE;
+    HOI4D)."""
+
+    mode: str = "sweep"
+    up: tuple[float, ...] | None = None  # as recorded
+    up_from_plane: bool = False
+
+    def trajectory_options(self, mode: str | None = None) -> dict[str, Any]:
+        """These as options of a TrajectoryConfig; `mode`, if given, replaces the dataset's."""
+        options: dict[str, Any] = {"mode": mode or self.mode, "up_from_plane": self.up_from_plane}
+        if self.up is not None:
+            options["up"] = self.up
+        return options
 
 
 @dataclass(frozen=True)
@@ -628,16 +655,28 @@ class Store:
     # ------------------------------------------------------------------ partial views
 
     @property
+    def view_defaults(self) -> ViewDefaults:
+        """The view settings the dataset's source recorded (`c2p-data partial-views` makes
+        its views with them unless told otherwise)."""
+        source = self.attrs["source"]
+        up = source.get(WORLD_UP)
+        return ViewDefaults(
+            mode=source.get(VIEW_MODE, "sweep"),
+            up=None if up is None else tuple(up),
+            up_from_plane=source.get(VIEW_UP_FROM_PLANE, False),
+        )
+
+    @property
     def world_up(self) -> tuple[float, float, float] | None:
         """The world's up as the source recorded it (the built-in worlds: +z); None if unknown."""
-        up = self.attrs["source"].get("world_up")
+        up = self.view_defaults.up
         return None if up is None else (float(up[0]), float(up[1]), float(up[2]))
 
     @property
     def default_view_set(self) -> str:
         """The name `c2p-data partial-views` gives a set by default: the dataset's own camera
         path (Synthia's `full-circle`, else `sweep`)."""
-        return self.attrs["source"].get("view_mode", "sweep")
+        return self.view_defaults.mode
 
     def view_sets(self) -> list[str]:
         """The names of the view sets the store holds, sorted."""

@@ -35,7 +35,7 @@ from c2p4d.pipeline.cameras import sensor_at_origin
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.manifest import read_names
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import VIEW_UP_FROM_PLANE, DatasetInfo, SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import SourceConfig, check_frame
 from c2p4d.pipeline.sources.files import natural_key, open_h5
 from c2p4d.pipeline.sources.released import (
@@ -158,7 +158,7 @@ class HOI4D(ReleasedSource):
             "split": "train*.h5 -> train, test*.h5 -> test",
             "sequence_name": "<file stem>_<index in the file>",
             # The scene frame's up is unknown; partial views circle the table's normal.
-            "view_up_from_plane": True,
+            VIEW_UP_FROM_PLANE: True,
         }
 
     def read(self, seq: SequenceInfo) -> SequenceData:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ import zarr
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
-from c2p4d.pipeline.store import FORMAT_VERSION, Store, StoreLayout
+from c2p4d.pipeline.store import FORMAT_VERSION, Store, StoreLayout, ViewDefaults
 
 N = 64  # points per frame: chunks of 1365 -> 1024 frames, shards of 8192 frames
 
@@ -233,3 +234,23 @@ def test_view_sets_are_named_and_replaced_one_at_a_time(tmp_path):
         other.prepare_views(1, {}, view_set=name)
     with pytest.raises(DataError, match="no default view set; it has a, b: name one"):
         other.num_views()
+
+
+def test_view_defaults_are_what_the_source_recorded(tmp_path):
+    plain = Store.create_or_resume(tmp_path / "plain" / "toy.zarr", make_layout())
+    assert plain.view_defaults == ViewDefaults("sweep", None, False)
+    assert plain.world_up is None and plain.default_view_set == "sweep"
+    assert plain.view_defaults.trajectory_options() == {"mode": "sweep", "up_from_plane": False}
+
+    layout = make_layout()
+    attrs = {"units": "metres", "world_up": [0.0, 0.0, 1.0], "view_mode": "full-circle"}
+    layout = dataclasses.replace(layout, info=dataclasses.replace(layout.info, attrs=attrs))
+    world = Store.create_or_resume(tmp_path / "world" / "toy.zarr", layout)
+    assert world.view_defaults == ViewDefaults("full-circle", (0.0, 0.0, 1.0), False)
+    assert world.world_up == (0.0, 0.0, 1.0) and world.default_view_set == "full-circle"
+    assert world.view_defaults.trajectory_options("random") == {
+        "mode": "random",
+        "up_from_plane": False,
+        "up": (0.0, 0.0, 1.0),
+    }
+    assert ViewDefaults(up_from_plane=True).trajectory_options()["up_from_plane"] is True

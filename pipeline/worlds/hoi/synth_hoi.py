@@ -23,11 +23,11 @@ import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import WORLD_UP, SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
-    WORLD_UP,
+    UP_Z,
     RenderedSource,
     split_of_index,
 )
@@ -169,7 +169,7 @@ class SynthHOI(RenderedSource):
             label_names=TASK_NAMES,
             attrs={
                 "origin": "procedural: ray-cast depth frames of a scripted arm at a table",
-                "world_up": WORLD_UP,
+                WORLD_UP: UP_Z,
                 "units": "metres; world z up, table front edge on y = 0",
                 "fps": FPS,
                 "image_size": [self.config.image_width, self.config.image_height],

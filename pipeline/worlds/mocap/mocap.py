@@ -27,11 +27,11 @@ import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import WORLD_UP, SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
-    WORLD_UP,
+    UP_Z,
     RenderedSource,
     split_of_index,
 )
@@ -197,7 +197,7 @@ class Mocap(RenderedSource):
                     "frame in pybullet and rendered to depth by its software renderer, with "
                     "simulated sensor noise and dropout"
                 ),
-                "world_up": WORLD_UP,
+                WORLD_UP: UP_Z,
                 "units": "metres; world z up, floor on z = 0 (not in the points)",
                 "camera": (
                     "a depth sensor on a tripod per sequence (random azimuth, elevation 0-25 "

@@ -25,11 +25,11 @@ import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import VIEW_MODE, WORLD_UP, SequenceData, SequenceInfo
 from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig, check_frame
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
-    WORLD_UP,
+    UP_Z,
     RenderedSource,
     split_of_index,
 )
@@ -165,9 +165,9 @@ class SynthStreet(RenderedSource):
                 "a driving car and fused per frame",
                 "stands_in_for": "Synthia 4D (SYNTHIA-SEQS as processed by MeteorNet and read "
                 "by P4Transformer): 12 classes in P4Transformer's order, complete clouds",
-                "world_up": WORLD_UP,
+                WORLD_UP: UP_Z,
                 "units": "metres; world z up, main street along x, its centre line on y = 0",
-                "view_mode": "full-circle",
+                VIEW_MODE: "full-circle",
                 "camera": "frame/camera is the rig's front camera (world-from-camera, OpenCV); "
                 "the rig turns it by 90, 180 and 270 degrees about the car's up axis",
                 "fps": FPS,
