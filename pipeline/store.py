@@ -880,6 +880,12 @@ class Store:
         }
         return SequenceData(name=self.names[s], **arrays)
 
+    def read_frame_array(self, s: int, name: str) -> np.ndarray:
+        """One frame array (e.g. "action") of sequence `s`, without decoding the others."""
+        if name not in self.frame_arrays:
+            raise ValueError(f"{self.path} has no frame array {name!r}: {self.frame_arrays}")
+        return self._read(self._root[f"frame/{name}"], self._frames(s, slice(None)))
+
     def _frames(self, s: int, frames: slice) -> range:
         """Store frame indices of `frames` (a slice within sequence s)."""
         window = range(*self.frame_range(s))[frames]

@@ -88,7 +88,7 @@ class FrameCollector:
             covered = np.flatnonzero(sums.any(axis=1))
             nearest = np.abs(covered[None, :] - np.arange(len(sums))[:, None]).argmin(axis=1)
             predicted.append(sums[covered[nearest]].argmax(axis=1))
-            truth.append(self.store.read_sequence(s).action)
+            truth.append(self.store.read_frame_array(s, "action"))
         offsets = np.concatenate([[0], np.cumsum([len(p) for p in predicted])])
         return {
             "sequence": np.array([self.store.names[s] for s in order]),
@@ -106,7 +106,7 @@ class FrameCollector:
     def baselines(arrays: Arrays, task: Task, store: Store, train: np.ndarray) -> dict[str, Scores]:
         """The scores of predictions that read no points (`metrics.blind_predictions`), from
         the labels of the training sequences the model saw (`train`)."""
-        labels = [store.read_sequence(s).action for s in train]
+        labels = [store.read_frame_array(s, "action") for s in train]
         spans = _spans(arrays)
         guesses = blind_predictions(labels, [b - a for a, b in spans], len(task.label_names(store)))
         return {name: _segmentation_scores(pred, arrays, spans) for name, pred in guesses.items()}

@@ -35,7 +35,9 @@ def frame_labels_kind(store: Store) -> str | None:
     val = np.flatnonzero(store.splits == SPLIT_VAL)
     if len(val) == 0:
         return None
-    if store.action_names and any((store.read_sequence(s).action >= 0).any() for s in val[:4]):
+    if store.action_names and any(
+        (store.read_frame_array(s, "action") >= 0).any() for s in val[:4]
+    ):
         return "action"
     if store.label_names and (store.labels[val] >= 0).any():
         return "label"

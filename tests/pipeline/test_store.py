@@ -80,6 +80,12 @@ def test_round_trip(tmp_path, features):
     part = store.read_sequence(1, slice(2, 6, 2))
     np.testing.assert_array_equal(part.points, make_sequence(layout.sequences[1]).points[2:6:2])
     assert [seq.name for seq in store.iter_sequences(split=0)] == ["seq0"]
+    for name in ("action", "point_label"):  # one array alone, as read_sequence reads it
+        np.testing.assert_array_equal(
+            store.read_frame_array(1, name), getattr(make_sequence(layout.sequences[1]), name)
+        )
+    with pytest.raises(ValueError, match="no frame array 'nope'"):
+        store.read_frame_array(0, "nope")
 
 
 def test_write_order_does_not_change_bytes(tmp_path):
