@@ -517,6 +517,8 @@ class Store:
             "settings": _normalised(layout.config),
             "sequences": [s.name for s in layout.sequences],
             "frame counts": layout.frame_offset.tolist(),
+            "splits": [s.split for s in layout.sequences],
+            "labels": [s.label for s in layout.sequences],
         }
         found = {
             "dataset": self.dataset,
@@ -524,6 +526,8 @@ class Store:
             "settings": self.attrs["config"]["ingest"],
             "sequences": self.names,
             "frame counts": self.frame_offset.tolist(),
+            "splits": self.splits.tolist(),
+            "labels": self.labels.tolist(),
         }
         differ = [key for key in wanted if wanted[key] != found[key]]
         if differ:

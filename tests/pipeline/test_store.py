@@ -12,8 +12,10 @@ import pytest
 import zarr
 
 from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.run import partial_views
 from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo
 from c2p4d.pipeline.store import FORMAT_VERSION, Store, StoreLayout, ViewDefaults
+from c2p4d.pipeline.views import ViewConfig
 
 N = 64  # points per frame: chunks of 1365 -> 1024 frames, shards of 8192 frames
 
@@ -142,6 +144,71 @@ def test_resume_refuses_other_settings(tmp_path, change, named):
     other = make_layout(frames=change.get("frames", (5, 7, 3)), **change.get("config", {}))
     with pytest.raises(DataError, match=f"other {named}.*another --out"):
         Store.create_or_resume(tmp_path / "toy.zarr", other)
+
+
+def changed(layout: StoreLayout, s: int, **change) -> StoreLayout:
+    """The layout with sequence s changed (its name, split or label), frame counts kept."""
+    sequences = list(layout.sequences)
+    sequences[s] = dataclasses.replace(sequences[s], **change)
+    return dataclasses.replace(layout, sequences=tuple(sequences))
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [({"name": "seq9"}, "sequences"), ({"split": 2}, "splits"), ({"label": 0}, "labels")],
+)
+def test_resume_refuses_sequences_renamed_or_relabelled_with_the_same_frame_counts(
+    tmp_path, change, named
+):
+    """A source whose sequence 1 now has another name, split or label (a renamed file, another
+    split list), with every frame count as before: resuming would keep the store's."""
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    write_all(store, layout)
+    before = file_digests(store.path)
+    other = changed(layout, 1, **change)
+    assert other.frame_offset.tolist() == layout.frame_offset.tolist()
+    with pytest.raises(DataError, match=f"made with other {named}; choose another --out"):
+        Store.create_or_resume(tmp_path / "toy.zarr", other)
+    assert file_digests(store.path) == before
+
+
+@pytest.mark.parametrize("layout_digest", [True, False])
+def test_a_sequence_renamed_in_the_store_is_refused(tmp_path, layout_digest):
+    """seq/name changed in place (sequence 1 renamed, frame counts kept). With the digest of the
+    index arrays it is damage, refused on any open; an older store without that digest is
+    refused by a resumed ingest, whose source still names it as before."""
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    write_all(store, layout)
+    root = zarr.open_group(store.path, mode="r+")
+    root["seq/name"][1] = "seq9"
+    if not layout_digest:
+        attrs = root.attrs.asdict()
+        del attrs["layout_digest"]
+        root.attrs.put(attrs)
+        assert Store.open(store.path).names == ["seq0", "seq9", "seq2"]
+    message = "seq/name differs from the digest" if layout_digest else "made with other sequences"
+    with pytest.raises(DataError, match=message):
+        Store.create_or_resume(store.path, layout)
+    if layout_digest:
+        with pytest.raises(DataError, match=message):
+            partial_views(store.path, ViewConfig(num_views=1))
+
+
+def test_validate_names_a_store_not_marked_complete(tmp_path):
+    """Every sequence written and marked done, but the run ended before `complete` was set."""
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    for s, info in enumerate(layout.sequences):
+        store.write_sequence(s, make_sequence(info))
+        store.mark_done(s)
+    reopened = Store.open(store.path)
+    assert reopened.done().all() and not reopened.complete
+    with pytest.raises(DataError, match=r"toy.zarr: the store is not marked complete \(run"):
+        reopened.validate()
+    store.mark_complete()
+    Store.open(store.path).validate()
 
 
 def test_other_format_version_says_how_to_rebuild(tmp_path):
