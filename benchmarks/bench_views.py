@@ -54,7 +54,7 @@ def one_sequence(root: Path, frames: int, views: int) -> dict[str, float]:
         start = time.perf_counter()
         for v in range(views):
             store.write_view(0, v, visible[v], camera[v], intrinsics[v])
-            store.mark_view_done(v, 0)
+            store.mark_view_done(0, v)
         times["store write"] = time.perf_counter() - start
         times["end to end"] = times["trajectories + occlusion"] + times["store write"]
         best = {k: min(t, best.get(k, np.inf)) for k, t in times.items()}

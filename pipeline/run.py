@@ -355,7 +355,7 @@ def _views_block(
             store.write_view(
                 s, v, visible[i], camera[i], intrinsics[i], lock=shard_lock, view_set=view_set
             )
-            store.mark_view_done(v, s, view_set)
+            store.mark_view_done(s, v, view_set)
     return sum(len(views) for _, views in block)
 
 

@@ -843,7 +843,8 @@ class Store:
         """What `frames` frames of views take uncompressed (mask, camera, intrinsics)."""
         return frames * (self.points_per_frame // 8 + 64 + 36)
 
-    def mark_view_done(self, v: int, s: int, view_set: str | None = None) -> None:
+    def mark_view_done(self, s: int, v: int, view_set: str | None = None) -> None:
+        """Set the done flag of view `v` of sequence `s` (after `write_view`)."""
         done = self._view_array(view_set, "done")
         with naming(self.path / done.path):
             done[v, s] = True

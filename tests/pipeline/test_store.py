@@ -288,7 +288,7 @@ def test_view_sets_are_named_and_replaced_one_at_a_time(tmp_path):
     assert store.view_set_name() == "random"  # the only set
     seen = np.packbits(np.ones((5, N), bool), axis=-1)
     store.write_view(0, 1, seen, *_cameras(5))
-    store.mark_view_done(1, 0)
+    store.mark_view_done(0, 1)
     assert store.prepare_views(1, {"mode": "sweep"}) == "sweep"  # the default name
     assert store.view_sets() == ["random", "sweep"]
     assert store.view_set_name() == "sweep"  # the default set, among several

@@ -32,7 +32,7 @@ def add_view_set(store: Store, name: str, views: int, masks) -> None:
             camera = np.tile(np.eye(4, dtype=np.float32), (t, 1, 1))
             intrinsics = np.tile(np.eye(3, dtype=np.float32), (t, 1, 1))
             store.write_view(s, v, np.packbits(mask, axis=-1), camera, intrinsics, view_set=name)
-            store.mark_view_done(v, s, view_set=name)
+            store.mark_view_done(s, v, view_set=name)
 
 
 def random_masks(s: int, t: int) -> list[np.ndarray]:
@@ -99,7 +99,7 @@ def coloured(tmp_path_factory):
             mask = np.random.default_rng([s, v]).random((t, n)) < 0.5
             eye = np.tile(np.eye(4, dtype=np.float32), (t, 1, 1))
             store.write_view(s, v, np.packbits(mask, axis=-1), eye, eye[:, :3, :3].copy())
-            store.mark_view_done(v, s)
+            store.mark_view_done(s, v)
     assert store.shard_frames == 16
     return Store.open(store.path)
 
