@@ -280,6 +280,39 @@ def test_a_square_hides_exactly_the_wall_behind_it():
     assert visible[len(wall) :].all()
 
 
+def test_the_defaults_hide_exactly_the_wall_behind_a_card_close_in_front_of_it():
+    """Two parallel planes, 2 wall spacings apart: a wall at z = 2 (spacing 0.04, so its
+    radius, the distance to the 8th nearest neighbour, is 0.04 √2) and a card (spacing 0.02)
+    0.08 in front of it, 1.41 wall radii. Under the default options (depth_tolerance 0.1
+    radii) exactly the 11 x 11 wall points behind the card are hidden; with a tolerance of 1.5
+    radii they would show through it."""
+    wall = grid(-1.0, 1.0, 0.04, 2.0)
+    card = grid(-0.2, 0.2, 0.02, 1.92)  # its shadow on the wall: [-0.2083, 0.2083]^2
+    points = np.concatenate([wall, card])[None]
+    k = np.array([[110.0, 0.0, 159.5], [0.0, 110.0, 119.5], [0.0, 0.0, 1.0]])
+    camera = (np.eye(4)[None, None], k[None, None], (320, 240))
+    visible = visible_mask(points, *camera)[0, 0]
+    behind = (np.abs(wall[:, 0]) < 0.21) & (np.abs(wall[:, 1]) < 0.21)
+    assert behind.sum() == 121
+    np.testing.assert_array_equal(visible[: len(wall)], ~behind)
+    assert visible[len(wall) :].all()
+    assert visible_mask(points, *camera, OcclusionOptions(depth_tolerance=1.5)).all()
+
+
+def test_the_defaults_keep_every_point_of_a_plane_seen_at_a_grazing_angle():
+    """A flat, randomly sampled plane turned 80 degrees away from the camera: no point of it
+    lies behind its own triangles by more than rounding, so the defaults keep every one (with
+    no depth tolerance at all, rounding alone hides some)."""
+    rng = np.random.default_rng(0)
+    uv = rng.uniform(-0.5, 0.5, (1500, 2))
+    tilt = math.radians(80.0)
+    points = np.c_[uv[:, 0], 2 * uv[:, 1] * math.cos(tilt), 2 + 2 * uv[:, 1] * math.sin(tilt)]
+    k = np.array([[110.0, 0.0, 159.5], [0.0, 110.0, 119.5], [0.0, 0.0, 1.0]])
+    camera = (np.eye(4)[None, None], k[None, None], (320, 240))
+    assert visible_mask(points[None], *camera).all()
+    assert not visible_mask(points[None], *camera, OcclusionOptions(depth_tolerance=0.0)).all()
+
+
 def test_points_behind_the_camera_are_not_visible():
     points = grid(-0.5, 0.5, 0.05, -2.0)
     visible = visible_mask(points[None], np.eye(4)[None, None], K[None, None], SIZE)
