@@ -41,12 +41,14 @@ MAX_COORDINATE = 1e9  # in the source's units: far beyond any scene, in metres o
 @dataclass(frozen=True)
 class SourceConfig:
     """Options every source has; each source subclasses this with its own, listing the lower
-    bounds of its integer options in `minimums` (checked on creation, with points_per_frame,
-    as are the upper bounds in MAXIMUMS)."""
+    bounds of its integer options in `minimums` and the closed intervals of its real-valued
+    options in `ranges` (checked on creation, with points_per_frame, as are the upper bounds
+    in MAXIMUMS)."""
 
     points_per_frame: int = 2048
 
     minimums: ClassVar[dict[str, int]] = {}
+    ranges: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __post_init__(self) -> None:
         for option, least in {"points_per_frame": 8, **self.minimums}.items():
@@ -54,6 +56,16 @@ class SourceConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise DataError(
                     f"option {option} must be an integer of at least {least}, got {value!r}"
+                )
+        for option, (low, high) in self.ranges.items():
+            value = getattr(self, option)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not low <= value <= high
+            ):
+                raise DataError(
+                    f"option {option} must be a number from {low} to {high}, got {value!r}"
                 )
         for option, most in MAXIMUMS.items():
             value = getattr(self, option, None)

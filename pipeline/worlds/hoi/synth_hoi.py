@@ -23,7 +23,7 @@ import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import WORLD_UP, SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import SequenceData, SequenceInfo, ViewDefaults
 from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
@@ -43,7 +43,7 @@ from c2p4d.pipeline.worlds.kinematics import (
     slerp,
 )
 from c2p4d.pipeline.worlds.meshes import Mesh
-from c2p4d.pipeline.worlds.render import DepthCamera, look_at
+from c2p4d.pipeline.worlds.render import DepthCamera, DepthSensor, look_at
 
 NAME = "synth-hoi"
 FPS = 15.0  # HOI4D's frame rate: 150 frames are 10 s
@@ -80,12 +80,30 @@ class SynthHOIConfig(SourceConfig):
     frames_per_sequence: int = 150
     image_width: int = 128
     image_height: int = 96
+    # How the head camera frames the table: a narrower view and a shorter range leave more of
+    # each frame to the hand and the objects (at 70 degrees and 4 m they are about 8 %).
+    fov_deg: float = 70.0
+    max_range: float = 4.0  # metres beyond which the sensor returns nothing
+    # The task starts at a random time and takes 40-85 % of the sequence, idle before and after,
+    # so that the frame index alone no longer tells the action (every script starts the same).
+    varied_timing: bool = False
 
     minimums: ClassVar[dict[str, int]] = {
         "num_sequences": 1,
         "frames_per_sequence": MIN_FRAMES,
         **IMAGE_MINIMUMS,
     }
+    ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "fov_deg": (20, 120),
+        "max_range": (0.5, 10),
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.varied_timing, bool):
+            raise DataError(
+                f"option varied_timing must be true or false, got {self.varied_timing!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -160,16 +178,17 @@ class SynthHOI(RenderedSource):
 
     def __init__(self, config: SynthHOIConfig = SynthHOIConfig()) -> None:
         super().__init__(config)
-        self.camera = DepthCamera(config.image_width, config.image_height)
+        sensor = DepthSensor(max_range=config.max_range)
+        self.camera = DepthCamera(config.image_width, config.image_height, config.fov_deg, sensor)
 
     def info(self) -> DatasetInfo:
         return DatasetInfo(
             class_names=CLASS_NAMES,
             action_names=ACTION_NAMES,
             label_names=TASK_NAMES,
+            views=ViewDefaults(up=UP_Z),
             attrs={
                 "origin": "procedural: ray-cast depth frames of a scripted arm at a table",
-                WORLD_UP: UP_Z,
                 "units": "metres; world z up, table front edge on y = 0",
                 "fps": FPS,
                 "image_size": [self.config.image_width, self.config.image_height],
@@ -189,7 +208,7 @@ class SynthHOI(RenderedSource):
         ]
 
     def read(self, seq: SequenceInfo) -> SequenceData:
-        plan = plan_sequence(seq.name, seq.num_frames)
+        plan = plan_sequence(seq.name, seq.num_frames, self.config.varied_timing)
         rng = self.sensor_rng(seq)
         cameras = np.empty((plan.num_frames, 4, 4), np.float32)
 
@@ -220,11 +239,12 @@ def sequence_index(name: str) -> int:
     return int(name[3:])
 
 
-def plan_sequence(name: str, num_frames: int) -> Plan:
+def plan_sequence(name: str, num_frames: int, varied_timing: bool = False) -> Plan:
     """The script of sequence `name`: deterministic from the name, no rendering.
 
     The task cycles with the index and the manipulated category with index // 5, so that any
-    run of consecutive indices covers every task and every category.
+    run of consecutive indices covers every task and every category. `varied_timing`: the
+    option of SynthHOIConfig.
     """
     index = sequence_index(name)
     if num_frames < MIN_FRAMES:
@@ -240,7 +260,7 @@ def plan_sequence(name: str, num_frames: int) -> Plan:
     )
     arm = Arm(ArmShape(scale=rng.uniform(0.92, 1.08)))
     while True:  # rejection sampling: a few tries find a layout the arm can reach
-        steps = _script(task, rng)
+        steps = _script(task, rng, idle_after=True if varied_timing else None)
         layout = _Layout.sample(task, CATEGORIES[category], table, shoulder, arm, rng)
         keyframes, arcs = _keyframes(steps, layout, shoulder, arm, rng)
         if all(np.linalg.norm(k.wrist[:3, 3] - shoulder) < 0.95 * arm.reach() for k in keyframes):
@@ -253,7 +273,7 @@ def plan_sequence(name: str, num_frames: int) -> Plan:
         task=TASK_NAMES.index(task),
         target_category=category,
         step_actions=tuple(ACTION_NAMES.index(s) for s in steps),
-        boundaries=_timing(steps, num_frames, rng),
+        boundaries=(_varied_timing if varied_timing else _timing)(steps, num_frames, rng),
         keyframes=tuple(keyframes),
         arcs=tuple(arcs),
         table=table,
@@ -273,14 +293,17 @@ def _blend(p0: np.ndarray, p1: np.ndarray, s: float) -> np.ndarray:
     return pose(slerp(p0[:3, :3], p1[:3, :3], s), p0[:3, 3] + s * (p1[:3, 3] - p0[:3, 3]))
 
 
-def _script(task: str, rng: np.random.Generator) -> list[str]:
-    """The steps of a task, with optional pauses and repetitions."""
+def _script(task: str, rng: np.random.Generator, idle_after: bool | None = None) -> list[str]:
+    """The steps of a task, with optional pauses and repetitions; a final idle step when
+    `idle_after`, or at random when it is None."""
     core = list(TASK_STEPS[task])
     if task == "rotate" and rng.random() < 0.5:  # turn, let go, take hold again, turn back
         core = core[:4] + ["grasp", "rotate", "release", "retreat"]
     if core[-2] == "release" and rng.random() < 0.4:  # a pause before withdrawing the hand
         core = core[:-1] + ["idle", "retreat"]
-    return ["idle", *core, *(["idle"] if rng.random() < 0.5 else [])]
+    if idle_after is None:
+        idle_after = bool(rng.random() < 0.5)
+    return ["idle", *core, *(["idle"] if idle_after else [])]
 
 
 def _timing(steps: list[str], num_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -290,6 +313,17 @@ def _timing(steps: list[str], num_frames: int, rng: np.random.Generator) -> np.n
     spare = num_frames - 2 * len(steps)
     cumulative = np.round(np.cumsum(seconds) / seconds.sum() * spare).astype(np.int64)
     return np.concatenate([[0], cumulative + 2 * np.arange(1, len(steps) + 1)])
+
+
+def _varied_timing(steps: list[str], num_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Step boundaries when the task (every step but the first and last, both idle) starts at
+    a random time and takes a random 40-85 % of the frames that are not the two-frame minimums."""
+    task = steps[1:-1]
+    spare = num_frames - 2 * len(steps)
+    active = rng.uniform(0.4, 0.85)
+    lead = 2 + int(rng.uniform(0.0, 1.0 - active) * spare)  # floor: the last idle keeps 2
+    inner = _timing(task, 2 * len(task) + round(active * spare), rng)
+    return np.concatenate([[0], lead + inner, [num_frames]])
 
 
 class Table:

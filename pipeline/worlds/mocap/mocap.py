@@ -27,7 +27,7 @@ import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import WORLD_UP, SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import SequenceData, SequenceInfo, ViewDefaults
 from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
@@ -100,19 +100,10 @@ class MocapConfig(SourceConfig):
         "clips_per_sequence": 1,
         **IMAGE_MINIMUMS,
     }
+    ranges: ClassVar[dict[str, tuple[float, float]]] = {"fps": (5, 120), "camera_orbit": (0, 45)}
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for option, low, high in (("fps", 5, 120), ("camera_orbit", 0, 45)):
-            value = getattr(self, option)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not (low <= value <= high)
-            ):
-                raise DataError(
-                    f"option {option} must be a number from {low} to {high}, got {value!r}"
-                )
         need = self.clips_per_sequence * self.segment_frames
         if self.clips_per_sequence > 1 and self.frames_per_sequence < need:
             raise DataError(
@@ -190,6 +181,7 @@ class Mocap(RenderedSource):
             class_names=PART_NAMES,
             action_names=CLIP_NAMES,
             label_names=CLIP_NAMES,
+            views=ViewDefaults(up=UP_Z),
             attrs={
                 "origin": (
                     "REAL MOTION, RENDERED DEPTH: motion capture (the 15 DeepMimic clips "
@@ -197,7 +189,6 @@ class Mocap(RenderedSource):
                     "frame in pybullet and rendered to depth by its software renderer, with "
                     "simulated sensor noise and dropout"
                 ),
-                WORLD_UP: UP_Z,
                 "units": "metres; world z up, floor on z = 0 (not in the points)",
                 "camera": (
                     "a depth sensor on a tripod per sequence (random azimuth, elevation 0-25 "

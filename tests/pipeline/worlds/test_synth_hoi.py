@@ -260,3 +260,58 @@ def test_one_frame_cannot_tell_opposite_actions_apart_but_motion_can():
     print(f"opposite actions told apart: one frame {single:.2f}, with motion {motion:.2f}")
     assert single < 0.7, single
     assert motion > single + 0.2, (single, motion)
+
+
+@pytest.mark.parametrize("frames", [MIN_FRAMES, 61, 150])
+def test_varied_timing_keeps_every_step_and_idles_around_the_task(frames):
+    for index in range(20):
+        name = sequence_name(index)
+        fixed, varied = plan_sequence(name, frames), plan_sequence(name, frames, True)
+        assert varied.boundaries[0] == 0 and varied.boundaries[-1] == frames
+        assert (np.diff(varied.boundaries) >= 2).all()
+        idle = ACTION_NAMES.index("idle")
+        assert varied.step_actions[0] == varied.step_actions[-1] == idle
+        core = [a for a in fixed.step_actions[1:] if a != idle]
+        assert [a for a in varied.step_actions[1:-1] if a != idle] == core
+        assert varied.task == fixed.task and varied.target_category == fixed.target_category
+
+
+def test_varied_timing_starts_the_task_at_different_times():
+    """The frame-index prior it exists to weaken: with fixed timing the first reach starts
+    within the first quarter of every sequence; with varied timing it starts anywhere in the
+    first half, and the task's share of the sequence varies."""
+    starts, shares = {}, []
+    for varied in (False, True):
+        firsts = []
+        for index in range(40):
+            plan = plan_sequence(sequence_name(index), 150, varied)
+            firsts.append(frames_of(plan, "reach")[0])
+            if varied:
+                shares.append((plan.boundaries[-2] - plan.boundaries[1]) / 150)
+        starts[varied] = np.array(firsts)
+    assert starts[False].max() < 0.25 * 150
+    assert starts[True].max() > 0.4 * 150 and starts[True].std() > 2 * starts[False].std()
+    assert 0.35 < min(shares) and max(shares) < 0.95 and np.ptp(shares) > 0.25
+
+
+def test_a_narrow_short_range_camera_sees_more_of_the_hand_and_nothing_far():
+    def share_of_hand_and_farthest(**camera):
+        source = tiny(num_sequences=2, **camera)
+        data = source.read(source.index()[1])
+        eye = data.camera[:, None, :3, 3]
+        far = np.linalg.norm(data.points - eye, axis=-1).max()
+        return (data.point_label == HAND).mean(), far
+
+    wide, wide_far = share_of_hand_and_farthest()
+    narrow, narrow_far = share_of_hand_and_farthest(fov_deg=45.0, max_range=1.2)
+    assert narrow > 1.5 * wide
+    assert wide_far > 1.5 and narrow_far < 1.2 * 1.1  # the range plus the sensor's noise
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("fov_deg", 5.0), ("fov_deg", "wide"), ("max_range", 0.1), ("varied_timing", 1)],
+)
+def test_a_bad_camera_or_timing_option_is_named(option, value):
+    with pytest.raises(DataError, match=option):
+        SynthHOI.from_options(**{option: value})
