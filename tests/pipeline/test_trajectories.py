@@ -74,6 +74,30 @@ def test_full_circle_turns_30_degrees_per_frame_over_12_frames():
     assert np.all(np.abs(phi) <= 5 * DEG)
 
 
+def test_full_circle_starts_at_a_random_angle_in_either_direction():
+    """Each sequence's circle starts anywhere: over 64 seeds the first azimuths fall in every
+    eighth of the circle, and both directions occur; each circle covers 360 degrees evenly."""
+    config = TrajectoryConfig(mode="full-circle")
+    thetas = [view_angles(12, np.random.default_rng(seed), config)[0] for seed in range(64)]
+    starts = np.array([theta[0] for theta in thetas]) % (2 * math.pi)
+    assert set(np.floor(starts / (math.pi / 4)).astype(int)) == set(range(8))
+    assert {float(np.sign(theta[1] - theta[0])) for theta in thetas} == {-1.0, 1.0}
+    for theta in thetas:
+        np.testing.assert_allclose(np.diff(np.sort(theta % (2 * math.pi))) / DEG, 30.0)
+
+
+def test_full_circle_views_of_a_sequence_start_at_different_azimuths():
+    """The start is drawn per view (seeded by the view), so the views of one sequence begin
+    around the whole circle, not all at the original camera."""
+    points, original = table_scene(12, 30.0)
+    up = np.array([0.0, 0.0, 1.0])
+    config = TrajectoryConfig(mode="full-circle", up=tuple(up))
+    pose, _ = view_trajectories(points, original, "synth-street", "s", range(16), config)
+    eye = pose[:, 0, :3, 3].astype(np.float64) - points[0].mean(0)
+    azimuth = np.degrees(np.arctan2(eye[:, 1], eye[:, 0])) % 360
+    assert len(set(np.floor(azimuth / 90).astype(int))) == 4, azimuth
+
+
 def test_random_mode_draws_independent_viewpoints_within_the_ranges():
     theta, phi, zoom = view_angles(500, np.random.default_rng(0), TrajectoryConfig(mode="random"))
     offset = (theta - math.pi / 2) / DEG
@@ -159,6 +183,42 @@ def test_with_a_world_up_theta_half_pi_phi_zero_is_the_original_camera(seed):
     pose, _ = camera_trajectory(points, original, np.random.default_rng(seed), still)
     near_pole = np.abs(sphere_frames(points, original, up=up).elevation) > np.radians(84)
     np.testing.assert_allclose(pose[~near_pole, :3, 3], original[~near_pole, :3, 3], atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["sweep", "full-circle", "random"])
+@pytest.mark.parametrize("height", [1.0, -1.0])
+def test_cameras_stay_5_degrees_short_of_the_poles(mode, height):
+    """An original camera straight above (or below) the cloud, at 90 degrees of elevation about
+    the world's up: every view's camera sits exactly at 85 degrees (the elevation of +-5 about
+    90 is clipped), still looking at the centre, with no roll."""
+    table, _ = table_scene(6, 50.0)
+    centre = table.mean(1)
+    eye = centre + [0.0, 0.0, height]
+    original = look_at(eye, centre, np.array([0.0, 1.0, 0.0]))
+    up = np.array([0.0, 0.0, 1.0])
+    config = TrajectoryConfig(mode=mode, up=tuple(up))
+    pose, _ = view_trajectories(table, original, "d", "s", range(4), config)
+    eyes, rotation = pose[..., :3, 3].astype(np.float64), pose[..., :3, :3].astype(np.float64)
+    np.testing.assert_allclose(elevation_deg(eyes, centre, up), 85.0 * np.sign(height), atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(eyes - centre, axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(rotation[..., 2], (centre - eyes), atol=1e-5)
+    np.testing.assert_allclose(rotation[..., 0] @ up, 0.0, atol=1e-5)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_a_wide_elevation_range_stops_5_degrees_short_of_the_poles(seed):
+    """Without a world up the sphere's up is the original camera's; an elevation range of +-89.9
+    degrees still keeps every camera within 85 degrees of that sphere's equator."""
+    points, original = random_sequence(seed, 200)  # some 11 of them drawn beyond 85 degrees
+    centre, _, axes, _ = sphere_frames(points, original)
+    config = TrajectoryConfig(mode="random", elevation_deg=89.9)
+    pose, _ = camera_trajectory(points, original, np.random.default_rng(seed), config)
+    eyes = pose[:, :3, 3].astype(np.float64)
+    towards = eyes - centre
+    elevation = np.degrees(
+        np.arcsin((towards * axes[..., 2]).sum(1) / np.linalg.norm(towards, axis=1))
+    )
+    assert np.all(np.abs(elevation) <= 85.0 + 1e-3) and np.abs(elevation).max() > 85.0 - 1e-3
 
 
 def test_a_camera_looking_down_at_a_table_stays_above_it_over_the_sweep():
