@@ -1,5 +1,5 @@
 """Shared test settings (hypothesis derandomized, so CI is deterministic; numba with bounds
-checks) and fixtures."""
+checks), a guard that the c2p4d under test is this checkout, and fixtures."""
 
 import os
 import tempfile
@@ -13,7 +13,14 @@ os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "c2
 
 import pytest
 from hypothesis import settings
-from support import TINY_ARGS, c2p_data
+from support import TINY_ARGS, c2p_data, check_checkout
+
+# The c2p4d under test must be this checkout: an editable install of another copy would
+# silently test that copy (and the CLI subprocesses would run it).
+try:
+    check_checkout()
+except RuntimeError as error:
+    pytest.exit(str(error), returncode=pytest.ExitCode.USAGE_ERROR)
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 import shutil
@@ -15,9 +16,36 @@ from pathlib import Path
 import numpy as np
 from matplotlib.image import imread
 
+# The checkout these tests belong to, and the folders it maps to c2p4d's sub-packages
+# (pyproject.toml's package-dir).
+CHECKOUT = Path(__file__).resolve().parents[1]
+PACKAGES = ("kernels", "pipeline", "models", "train", "data_manifests")
+
 # synth-hoi small enough for tests: 6 sequences x 24 frames x 256 points.
 TINY = {"num_sequences": 6, "frames_per_sequence": 24, "image_width": 64, "image_height": 48}
 TINY_ARGS = [arg for k, v in TINY.items() for arg in ("-o", f"{k}={v}")] + ["--points", "256"]
+
+
+def foreign_packages() -> list[str]:
+    """c2p4d's sub-packages that this interpreter imports from outside CHECKOUT (an editable
+    install of another copy, an installed wheel), each with where it comes from."""
+    foreign = []
+    for name in PACKAGES:
+        spec = importlib.util.find_spec(f"c2p4d.{name}")  # finds it without running it
+        origin = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+        if origin != CHECKOUT / name / "__init__.py":
+            foreign.append(f"c2p4d.{name} from {origin or 'nowhere'}")
+    return foreign
+
+
+def check_checkout() -> None:
+    """A RuntimeError unless `import c2p4d...` imports this checkout, the code under test."""
+    foreign = foreign_packages()
+    if foreign:
+        raise RuntimeError(
+            f"these tests belong to {CHECKOUT}, but Python imports {'; '.join(foreign)}: "
+            f"run `pip install -e {CHECKOUT}` (or `make setup` there) and test again"
+        )
 
 
 def copy_store(store: Path, folder: Path) -> Path:
@@ -81,14 +109,16 @@ def assert_reads_are_deterministic(dataset: str, options: dict, count: int = 3) 
     copy = pickle.loads(pickle.dumps(source))
     assert sequence_digest(copy.read(index[-1])) == forward[-1]
     code = (
-        "from support import sequence_digest; from c2p4d.pipeline.sources import get_source; "
+        "from support import check_checkout, sequence_digest; check_checkout(); "
+        "from c2p4d.pipeline.sources import get_source; "
         f"s = get_source({dataset!r}, **{options!r}); "
         f"print(sequence_digest(s.read(s.index()[{len(index) - 1}])))"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    other = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
+    # support's folder first, and the rest of the path as this process has it.
+    path = [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert other.returncode == 0, other.stderr
     assert other.stdout.strip().splitlines()[-1] == forward[-1]
 
 
