@@ -473,28 +473,13 @@ def partial_views(
     views on any number of workers.
     """
     from c2p4d.pipeline.run import partial_views as run_views
-    from c2p4d.pipeline.store import Store
     from c2p4d.pipeline.trajectories import TrajectoryConfig
-    from c2p4d.pipeline.views import OCCLUSION_RULES, ViewConfig
+    from c2p4d.pipeline.views import OCCLUSION_RULES, ViewRequest
 
-    rule = OCCLUSION_RULES[occlusion]
     options = parse_options(
-        [TrajectoryConfig, rule], pairs, f"partial-views --occlusion {occlusion}"
+        [TrajectoryConfig, OCCLUSION_RULES[occlusion]],
+        pairs,
+        f"partial-views --occlusion {occlusion}",
     )
-    view_defaults = Store.open(store_path).view_defaults
-    trajectory_keys = {f.name for f in dataclasses.fields(TrajectoryConfig)}
-    trajectory = {k: v for k, v in options.items() if k in trajectory_keys}
-    rule_options = {k: v for k, v in options.items() if k not in trajectory_keys}
-    # The dataset's own settings, where its source records them: Synthia's 360-degree sweep,
-    # the world's up of the built-in worlds, HOI4D's up from each scene's table.
-    defaults = view_defaults.trajectory_options(mode)
-    try:  # the kernels' options say what is wrong with a ValueError
-        occlusion_options = rule(**rule_options)
-    except ValueError as error:
-        raise DataError(f"--occlusion {occlusion}: {error}") from None
-    config = ViewConfig(
-        num_views=views,
-        trajectory=TrajectoryConfig(**{**defaults, **trajectory}),
-        occlusion=occlusion_options,
-    )
-    click.echo(run_views(store_path, config, cluster, block_size, replace, view_set).line())
+    request = ViewRequest(views, mode, occlusion, options)  # over the dataset's own settings
+    click.echo(run_views(store_path, request, cluster, block_size, replace, view_set).line())

@@ -108,16 +108,19 @@ def preview_views(
             shown = np.where(visible[f][:, None], point_colours, hidden)
             kept = int(visible[f].sum())
             draw_view(ax, seq.points[f], seq.camera[f], shown, f"view {v}: {kept} points seen")
-    settings = store.view_config(view_set)["trajectory"]
-    stored_up = settings.get("up")
-    up = world_up(  # what the views circled about
-        seq.points,
-        seq.camera,
-        TrajectoryConfig(
-            up=None if stored_up is None else tuple(stored_up),
-            up_from_plane=settings.get("up_from_plane", False),
-        ),
-    )
+    try:
+        up = store.view_up(s, view_set)  # what the views circled about
+    except KeyError:  # a set made before the store recorded it: find it as the views did
+        settings = store.view_config(view_set)["trajectory"]
+        stored_up = settings.get("up")
+        up = world_up(
+            seq.points,
+            seq.camera,
+            TrajectoryConfig(
+                up=None if stored_up is None else tuple(stored_up),
+                up_from_plane=settings.get("up_from_plane", False),
+            ),
+        )
     draw_paths(fig.add_subplot(grid[:, columns]), seq, rendered, views, frames, up)
     legend(fig, store.class_names, colours, np.unique(seq.point_label))
     title = f"{store.dataset} / {name}: partial views {view_set!r} (grey = hidden)"

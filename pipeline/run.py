@@ -31,7 +31,7 @@ from c2p4d.pipeline.sources.base import Source
 from c2p4d.pipeline.store import Store, StoreLayout, StoreSummary, check_view_set_name
 
 if TYPE_CHECKING:  # the view renderer (numba) loads only in jobs that render views
-    from c2p4d.pipeline.views import ViewConfig
+    from c2p4d.pipeline.views import ViewConfig, ViewRequest
 
 # Each worker process runs one task at a time on one core; numba and BLAS threads on top of
 # that would only oversubscribe the machine. Dask's nanny lowers glibc's trim threshold, which
@@ -342,6 +342,7 @@ def ingest(
 def _views_block(
     block: list[tuple[int, list[int]]], path: str, config: ViewConfig, view_set: str
 ) -> int:
+    from c2p4d.pipeline.trajectories import world_up
     from c2p4d.pipeline.views import render_views
 
     store = Store.open(path, writable=True, check_layout=False)  # the run checked it
@@ -351,6 +352,8 @@ def _views_block(
         visible, camera, intrinsics = render_views(
             seq.points, seq.camera, store.dataset, names[s], views, config
         )
+        # The up the trajectories circled about, as they found it (a plane's: a few ms).
+        store.write_view_up(s, world_up(seq.points, seq.camera, config.trajectory), view_set)
         for i, v in enumerate(views):
             store.write_view(
                 s, v, visible[i], camera[i], intrinsics[i], lock=shard_lock, view_set=view_set
@@ -381,7 +384,7 @@ class ViewsResult:
 
 def partial_views(
     path: str | Path,
-    config: ViewConfig,
+    config: ViewConfig | ViewRequest | None = None,
     cluster: ClusterOptions = ClusterOptions(),
     block_size: int = 2,
     replace: bool = False,
@@ -389,9 +392,15 @@ def partial_views(
 ) -> ViewsResult:
     """Render `config.num_views` partial views of every sequence of a complete store into its
     view set `view_set` (default: `config.set_name`), resuming a killed run
-    (views already written are skipped). Other view sets are left alone."""
+    (views already written are skipped). Other view sets are left alone. A ViewRequest (None:
+    the default one) is resolved over the dataset's own view settings, as `c2p-data
+    partial-views` does; a ViewConfig is rendered as it is."""
+    from c2p4d.pipeline.views import ViewRequest
+
     started = time.perf_counter()
     store = Store.open(path, writable=True)
+    if config is None or isinstance(config, ViewRequest):
+        config = (config or ViewRequest()).resolve(store.view_defaults)
     store.validate()
     require_undamaged(store, store.items_done())
     name = view_set or config.set_name

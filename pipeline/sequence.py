@@ -11,24 +11,74 @@ from c2p4d.pipeline.errors import DataError
 
 SPLITS = ("train", "val", "test")
 
-# The keys of a source's attrs (DatasetInfo.attrs, the store's `source` attributes) that choose
-# how its partial views are made by default; the store reads them as `Store.view_defaults`.
-VIEW_MODE = "view_mode"  # the camera path, e.g. "full-circle" for Synthia-like complete clouds
-WORLD_UP = "world_up"  # [x, y, z]: the world's up, which the cameras circle
-VIEW_UP_FROM_PLANE = "view_up_from_plane"  # true: each sequence's up from its dominant plane
+# The keys of the store's `source` attributes that record a dataset's ViewDefaults (each only
+# where it is not the default), as stores have always kept them.
+_VIEW_MODE = "view_mode"
+_WORLD_UP = "world_up"
+_VIEW_UP_FROM_PLANE = "view_up_from_plane"
+
+
+@dataclass(frozen=True)
+class ViewDefaults:
+    """How a dataset's partial views are made unless told otherwise: the camera path (Synthia-like
+    complete clouds: full-circle), the world's up the cameras circle (the built-in worlds: +z;
+    None: unknown) and whether each sequence's up comes from its dominant plane instead (HOI4D,
+    whose scene frames have no known up)."""
+
+    mode: str = "sweep"
+    up: tuple[float, float, float] | None = None
+    up_from_plane: bool = False
+
+    def attrs(self) -> dict[str, Any]:
+        """These as the store's `source` attributes: only those that differ from the defaults,
+        so that a dataset without view settings of its own records none."""
+        attrs: dict[str, Any] = {}
+        if self.up is not None:
+            attrs[_WORLD_UP] = list(self.up)
+        if self.mode != "sweep":
+            attrs[_VIEW_MODE] = self.mode
+        if self.up_from_plane:
+            attrs[_VIEW_UP_FROM_PLANE] = True
+        return attrs
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> ViewDefaults:
+        """What `attrs` (a store's `source` attributes) record; the defaults where nothing."""
+        up = attrs.get(_WORLD_UP)
+        return cls(
+            mode=attrs.get(_VIEW_MODE, "sweep"),
+            up=None if up is None else (float(up[0]), float(up[1]), float(up[2])),
+            up_from_plane=attrs.get(_VIEW_UP_FROM_PLANE, False),
+        )
+
+    def trajectory_options(self, mode: str | None = None) -> dict[str, Any]:
+        """These as options of a TrajectoryConfig; `mode`, if given, replaces the dataset's."""
+        options: dict[str, Any] = {"mode": mode or self.mode, "up_from_plane": self.up_from_plane}
+        if self.up is not None:
+            options["up"] = self.up
+        return options
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Names of the classes a dataset's labels index, and its provenance for the store's attrs."""
+    """Names of the classes a dataset's labels index, how its views are made by default, and its
+    provenance for the store's attrs."""
 
     class_names: tuple[str, ...] = ()  # per-point semantic classes
     action_names: tuple[str, ...] = ()  # per-frame action classes
     label_names: tuple[str, ...] = ()  # per-sequence classes
     feature_names: tuple[str, ...] = ()  # extra per-point channels, e.g. ("r", "g", "b")
-    # units, origin of the data, notes; and the view settings VIEW_MODE, WORLD_UP and
-    # VIEW_UP_FROM_PLANE where the dataset has its own
-    attrs: dict[str, Any] = field(default_factory=dict)
+    views: ViewDefaults = ViewDefaults()
+    attrs: dict[str, Any] = field(default_factory=dict)  # units, origin of the data, notes
+
+    def __post_init__(self) -> None:
+        declared = sorted({_WORLD_UP, _VIEW_MODE, _VIEW_UP_FROM_PLANE} & set(self.attrs))
+        if declared:
+            raise ValueError(f"DatasetInfo.attrs {declared}: give them as `views` instead")
+
+    def source_attrs(self) -> dict[str, Any]:
+        """The store's `source` attributes: `attrs`, then the view settings."""
+        return {**self.attrs, **self.views.attrs()}
 
 
 @dataclass(frozen=True)

@@ -45,14 +45,7 @@ from zarr.codecs import BloscCodec
 
 from c2p4d.kernels.zbuffer import unpack_mask
 from c2p4d.pipeline.errors import DataError, naming
-from c2p4d.pipeline.sequence import (
-    VIEW_MODE,
-    VIEW_UP_FROM_PLANE,
-    WORLD_UP,
-    DatasetInfo,
-    SequenceData,
-    SequenceInfo,
-)
+from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo, ViewDefaults
 
 FORMAT_VERSION = 3
 
@@ -142,26 +135,6 @@ def digest(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
     hashed = hasher()
     hashed.update(np.ascontiguousarray(value, dtype=dtype).data)
     return np.frombuffer(hashed.digest(), np.uint8)
-
-
-@dataclass(frozen=True)
-class ViewDefaults:
-    """How a dataset's partial views are made unless told otherwise, as its source recorded
-    it in the store's `source` attributes: the camera path (VIEW_MODE; Synthia-like complete
-    clouds: full-circle), the world's up the cameras circle (WORLD_UP; the built-in worlds: +z)
-    and whether each sequence's up comes from its dominant plane instead (VIEW_UP_FROM_PLANE;
-    HOI4D)."""
-
-    mode: str = "sweep"
-    up: tuple[float, ...] | None = None  # as recorded
-    up_from_plane: bool = False
-
-    def trajectory_options(self, mode: str | None = None) -> dict[str, Any]:
-        """These as options of a TrajectoryConfig; `mode`, if given, replaces the dataset's."""
-        options: dict[str, Any] = {"mode": mode or self.mode, "up_from_plane": self.up_from_plane}
-        if self.up is not None:
-            options["up"] = self.up
-        return options
 
 
 @dataclass(frozen=True)
@@ -466,6 +439,8 @@ class Store:
         root.create_array("seq/label", data=index["seq/label"])
         # One file per flag: workers set flags concurrently without sharing a file.
         root.create_array("seq/done", shape=(len(seqs),), dtype=bool, chunks=(1,), fill_value=False)
+        # What each sequence's source said of it beyond its arrays, as JSON text; one file each.
+        root.create_array("seq/meta", shape=(len(seqs),), dtype=str, chunks=(1,))
         chunk, shard = _frame_chunks(n)
         frame_arrays = {
             "points": ((n, 3), np.float32, 0.0),
@@ -501,7 +476,7 @@ class Store:
                     "action_names": info.action_names,
                     "label_names": info.label_names,
                     "feature_names": info.feature_names,
-                    "source": info.attrs,
+                    "source": info.source_attrs(),
                     "config": {"ingest": layout.config},
                     "software": {"c2p4d": version("c2p4d")},
                     "complete": False,
@@ -581,8 +556,8 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     def write_sequence(self, s: int, data: SequenceData, lock: LockFactory = no_lock) -> None:
-        """Write every frame array of sequence `s`, then their digests (its done flag is set
-        separately)."""
+        """Write every frame array of sequence `s`, then their digests and its `meta` (its done
+        flag is set separately)."""
         start, stop = self.frame_range(s)
         data = data.filled()
         data.validate(
@@ -596,6 +571,10 @@ class Store:
         values = {f"frame/{name}": getattr(data, name) for name in self.frame_arrays}
         self._write_frames(values, (), start, stop, lock, "frame")
         self._write_digests("seq/digest", (s,), values)
+        meta = self._optional("seq/meta")
+        if meta is not None:
+            with naming(self.path / meta.path):
+                meta.with_config(_WRITE_ALL)[s] = json.dumps(data.meta)
 
     def _write_digests(
         self, array: str, index: tuple[int, ...], values: dict[str, np.ndarray]
@@ -660,21 +639,14 @@ class Store:
 
     @property
     def view_defaults(self) -> ViewDefaults:
-        """The view settings the dataset's source recorded (`c2p-data partial-views` makes
-        its views with them unless told otherwise)."""
-        source = self.attrs["source"]
-        up = source.get(WORLD_UP)
-        return ViewDefaults(
-            mode=source.get(VIEW_MODE, "sweep"),
-            up=None if up is None else tuple(up),
-            up_from_plane=source.get(VIEW_UP_FROM_PLANE, False),
-        )
+        """The view settings the dataset's source recorded (`partial-views` makes its views
+        with them unless told otherwise)."""
+        return ViewDefaults.from_attrs(self.attrs["source"])
 
     @property
     def world_up(self) -> tuple[float, float, float] | None:
         """The world's up as the source recorded it (the built-in worlds: +z); None if unknown."""
-        up = self.view_defaults.up
-        return None if up is None else (float(up[0]), float(up[1]), float(up[2]))
+        return self.view_defaults.up
 
     @property
     def default_view_set(self) -> str:
@@ -784,6 +756,15 @@ class Store:
                     )
                 shape = (num_views, self.num_sequences)
                 group.create_array("done", shape=shape, dtype=bool, chunks=(1, 1), fill_value=0)
+                # The up each sequence's views circled about (`view_up`), one file each.
+                group.create_array(
+                    "up",
+                    shape=(self.num_sequences, 3),
+                    dtype=np.float64,
+                    chunks=(1, 3),
+                    compressors=_compressor(np.float64),
+                    fill_value=np.nan,
+                )
                 tail = (len(_VIEW_ARRAYS), _DIGEST_BYTES)
                 group.create_array(
                     "digest",
@@ -839,6 +820,26 @@ class Store:
         self._write_frames(arrays, (v,), start, stop, lock, group)
         self._write_digests(f"{group}/digest", (v, s), arrays)
 
+    def write_view_up(self, s: int, up: np.ndarray | None, view_set: str | None = None) -> None:
+        """Record the up the set's views of sequence `s` circle about (None: none, each camera
+        its own -y), before their done flags. A set made before ups were recorded keeps none."""
+        array = self._optional(f"view/{self.view_set_name(view_set)}/up")
+        if array is not None:
+            value = np.zeros(3) if up is None else np.divide(up, np.linalg.norm(up))
+            with naming(self.path / array.path):
+                array.with_config(_WRITE_ALL)[s] = value
+
+    def view_up(self, s: int, view_set: str | None = None) -> np.ndarray | None:
+        """float64 [3]: the unit up the set's views of sequence `s` circled about (the world's,
+        or its dominant plane's); None where there was none (each camera its own -y). A KeyError
+        where the set holds no record of it (made before ups were recorded; `s` not rendered)."""
+        name = self.view_set_name(view_set)
+        array = self._optional(f"view/{name}/up")
+        up = None if array is None else array[s]
+        if up is None or np.isnan(up).any():
+            raise KeyError(f"view set {name!r} records no up for sequence {s}")
+        return up if up.any() else None
+
     def view_bytes(self, frames: int) -> int:
         """What `frames` frames of views take uncompressed (mask, camera, intrinsics)."""
         return frames * (self.points_per_frame // 8 + 64 + 36)
@@ -890,6 +891,14 @@ class Store:
         if name not in self.frame_arrays:
             raise ValueError(f"{self.path} has no frame array {name!r}: {self.frame_arrays}")
         return self._read(self._root[f"frame/{name}"], self._frames(s, slice(None)))
+
+    def sequence_meta(self, s: int) -> dict[str, Any]:
+        """What the source said of sequence `s` beyond its arrays (`SequenceData.meta`, e.g.
+        synth-hoi's task and object); {} where nothing, and in stores made before it was kept.
+        Not part of `read_sequence`, which the loader calls per clip."""
+        meta = self._optional("seq/meta")
+        text = "" if meta is None else str(meta[s])
+        return json.loads(text) if text else {}
 
     def _frames(self, s: int, frames: slice) -> range:
         """Store frame indices of `frames` (a slice within sequence s)."""
@@ -986,6 +995,13 @@ class Store:
         if array not in self._opened:
             self._opened[array] = self._root[array]
         return self._opened[array]
+
+    def _optional(self, array: str) -> zarr.Array | None:
+        """An array that stores made before it lack (seq/meta, a view set's up); None there."""
+        try:
+            return self._metadata(array)
+        except KeyError:
+            return None
 
     def digest_file(self, item: Item) -> StoreFile:
         """The file that holds an item's digests."""

@@ -8,7 +8,7 @@ rendered with it, nor on worker order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 from c2p4d.kernels.pixel_zbuffer import PixelOptions, pixel_visible_mask
 from c2p4d.kernels.zbuffer import OcclusionOptions, pack_mask, visible_mask
 from c2p4d.pipeline.errors import DataError
+from c2p4d.pipeline.sequence import ViewDefaults
 from c2p4d.pipeline.trajectories import TrajectoryConfig, view_trajectories
 
 # The occlusion rules by name: our triangle fans (kernels.zbuffer), and the authors' one-pixel
@@ -58,6 +59,46 @@ class ViewConfig:
             "trajectory": dataclasses.asdict(self.trajectory),
             "occlusion": {"rule": self.rule, **dataclasses.asdict(self.occlusion)},
         }
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """Views as `c2p-data partial-views` asks for them: a count, a camera path (None: the
+    dataset's), an occlusion rule and trajectory or occlusion settings by name; `resolve` fills
+    the rest from the dataset's own view settings, else the defaults."""
+
+    num_views: int = 8
+    mode: str | None = None
+    occlusion: str = "fans"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolve(self, defaults: ViewDefaults) -> ViewConfig:
+        """The ViewConfig of these settings over `defaults` (a store's `view_defaults`:
+        Synthia's 360-degree sweep, the built-in worlds' up, HOI4D's up from each table)."""
+        if self.occlusion not in OCCLUSION_RULES:
+            raise DataError(
+                f"occlusion {self.occlusion!r} is not one of {', '.join(OCCLUSION_RULES)}"
+            )
+        rule = OCCLUSION_RULES[self.occlusion]
+        trajectory_keys = {f.name for f in dataclasses.fields(TrajectoryConfig)}
+        known = trajectory_keys | {f.name for f in dataclasses.fields(rule)}
+        unknown = sorted(set(self.options) - known)
+        if unknown:
+            raise DataError(
+                f"unknown view option(s) {', '.join(unknown)}; --occlusion {self.occlusion} "
+                f"takes: {', '.join(sorted(known))}"
+            )
+        trajectory = {k: v for k, v in self.options.items() if k in trajectory_keys}
+        rule_options = {k: v for k, v in self.options.items() if k not in trajectory_keys}
+        try:  # the kernels' options say what is wrong with a ValueError
+            occlusion = rule(**rule_options)
+        except ValueError as error:
+            raise DataError(f"--occlusion {self.occlusion}: {error}") from None
+        return ViewConfig(
+            num_views=self.num_views,
+            trajectory=TrajectoryConfig(**{**defaults.trajectory_options(self.mode), **trajectory}),
+            occlusion=occlusion,
+        )
 
 
 def render_views(

@@ -35,7 +35,7 @@ from c2p4d.pipeline.cameras import sensor_at_origin
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.manifest import read_names
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import VIEW_UP_FROM_PLANE, DatasetInfo, SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import DatasetInfo, SequenceData, SequenceInfo, ViewDefaults
 from c2p4d.pipeline.sources.base import SourceConfig, check_frame
 from c2p4d.pipeline.sources.files import natural_key, open_h5
 from c2p4d.pipeline.sources.released import (
@@ -143,6 +143,8 @@ class HOI4D(ReleasedSource):
         return DatasetInfo(
             class_names=names if self.per_point else (),
             action_names=() if self.per_point else names,
+            # The scene frame's up is unknown; partial views circle the table's normal.
+            views=ViewDefaults(up_from_plane=True),
             attrs=self.attrs(),
         )
 
@@ -157,8 +159,6 @@ class HOI4D(ReleasedSource):
             "along -z if the origin lies inside it",
             "split": "train*.h5 -> train, test*.h5 -> test",
             "sequence_name": "<file stem>_<index in the file>",
-            # The scene frame's up is unknown; partial views circle the table's normal.
-            VIEW_UP_FROM_PLANE: True,
         }
 
     def read(self, seq: SequenceInfo) -> SequenceData:

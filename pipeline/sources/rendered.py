@@ -20,9 +20,8 @@ from c2p4d.pipeline.sources.base import Source, resample_frame
 
 # The least image a world's depth camera renders (its options image_width, image_height).
 IMAGE_MINIMUMS = {"image_width": 32, "image_height": 24}
-# The worlds' up, world z, recorded in their attrs under sequence.WORLD_UP: partial views circle
-# the scene about it.
-UP_Z = [0.0, 0.0, 1.0]
+# The worlds' up, world z (their DatasetInfo.views): partial views circle the scene about it.
+UP_Z = (0.0, 0.0, 1.0)
 # Sequence i is in split SPLIT_BY_INDEX[i % 8]: 6 train, 1 val, 1 test in every 8.
 SPLIT_BY_INDEX = (0, 0, 0, 0, 0, 0, 1, 2)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 import zarr
 from support import c2p_data, colour_pixels, copy_store, kill_when_flagged, store_digests
 
+from c2p4d.pipeline.run import ClusterOptions, partial_views
 from c2p4d.pipeline.store import Store
+from c2p4d.pipeline.views import ViewRequest
 
 VIEWS = ["--views", 3]
 
@@ -31,6 +34,7 @@ def test_views_are_in_the_store_and_in_front_of_their_cameras(viewed):
     assert store.view_config()["trajectory"]["mode"] == "sweep"
     assert store.view_config()["trajectory"]["up"] == [0.0, 0.0, 1.0]  # synth-hoi's world up
     for s in range(store.num_sequences):
+        assert store.view_up(s).tolist() == [0.0, 0.0, 1.0]  # the up its views circled
         seq = store.read_sequence(s)
         points, centre = seq.points, seq.points.astype(np.float64).mean(1)
         for v in range(3):
@@ -50,6 +54,14 @@ def test_views_are_in_the_store_and_in_front_of_their_cameras(viewed):
             )
             seen = visible & (z > 0) & (u >= -0.5) & (u < 319.5) & (v_ >= -0.5) & (v_ < 239.5)
             assert (seen == visible).all()  # every visible point is in the image, in front
+
+
+def test_the_api_makes_the_views_the_cli_makes(tiny_store, viewed, tmp_path):
+    """run.partial_views resolves a ViewRequest over the dataset's view settings, as the CLI."""
+    store = copy_store(tiny_store, tmp_path)
+    result = partial_views(store, ViewRequest(num_views=3), ClusterOptions(workers=1))
+    assert result.view_set == "sweep" and result.views == 18
+    assert store_digests(store) == store_digests(viewed)
 
 
 def test_two_workers_write_the_same_bytes(tiny_store, viewed, tmp_path):
@@ -142,6 +154,12 @@ def test_preview_views(viewed, tmp_path):
     # solid grey 0.85 markers would be 0.91 too, but fewer than their solid centres).
     faint, solid = (colour_pixels(png, (g, g, g)) for g in (0.91, 0.85))
     assert faint > 1000 and faint > 10 * solid, (faint, solid)
+    # A set made before the ups were recorded: the same picture, its up found again.
+    older = copy_store(viewed, tmp_path / "older")
+    shutil.rmtree(older / "view" / "sweep" / "up")
+    again = tmp_path / "older.png"
+    c2p_data("preview", older, "--views", "--out", again, "--frames", 2)
+    assert again.read_bytes() == png.read_bytes()
 
 
 def test_slurm_dry_run_prints_the_job_script(viewed):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -309,21 +310,62 @@ def test_view_sets_are_named_and_replaced_one_at_a_time(tmp_path):
         other.num_views()
 
 
-def test_view_defaults_are_what_the_source_recorded(tmp_path):
+def test_view_defaults_are_what_the_source_declared(tmp_path):
     plain = Store.create_or_resume(tmp_path / "plain" / "toy.zarr", make_layout())
     assert plain.view_defaults == ViewDefaults("sweep", None, False)
+    assert plain.attrs["source"] == {"units": "metres"}  # the defaults record nothing
     assert plain.world_up is None and plain.default_view_set == "sweep"
     assert plain.view_defaults.trajectory_options() == {"mode": "sweep", "up_from_plane": False}
 
+    views = ViewDefaults("full-circle", (0.0, 0.0, 1.0), False)
     layout = make_layout()
-    attrs = {"units": "metres", "world_up": [0.0, 0.0, 1.0], "view_mode": "full-circle"}
-    layout = dataclasses.replace(layout, info=dataclasses.replace(layout.info, attrs=attrs))
+    layout = dataclasses.replace(layout, info=dataclasses.replace(layout.info, views=views))
     world = Store.create_or_resume(tmp_path / "world" / "toy.zarr", layout)
-    assert world.view_defaults == ViewDefaults("full-circle", (0.0, 0.0, 1.0), False)
+    # Kept where stores have always kept them: keys of `source`, after the source's own.
+    source = {"units": "metres", "world_up": [0.0, 0.0, 1.0], "view_mode": "full-circle"}
+    assert list(world.attrs["source"].items()) == list(source.items())
+    assert world.view_defaults == views
     assert world.world_up == (0.0, 0.0, 1.0) and world.default_view_set == "full-circle"
     assert world.view_defaults.trajectory_options("random") == {
         "mode": "random",
         "up_from_plane": False,
         "up": (0.0, 0.0, 1.0),
     }
-    assert ViewDefaults(up_from_plane=True).trajectory_options()["up_from_plane"] is True
+    plane = ViewDefaults(up_from_plane=True)
+    assert plane.trajectory_options()["up_from_plane"] is True
+    assert ViewDefaults.from_attrs(plane.attrs()) == plane
+    with pytest.raises(ValueError, match=r"DatasetInfo.attrs \['world_up'\]: give them as `views`"):
+        DatasetInfo(attrs={"world_up": [0.0, 0.0, 1.0]})
+
+
+def test_sequence_meta_is_kept(tmp_path):
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    metas = [{"task": "push", "object": "mug"}, {}, {"clips": ["walk", "run"], "scale": 1.05}]
+    for s, meta in enumerate(metas):
+        store.write_sequence(s, dataclasses.replace(make_sequence(layout.sequences[s]), meta=meta))
+    assert [Store.open(store.path).sequence_meta(s) for s in range(3)] == metas
+    # A store made before meta was kept reads {} and writes its sequences without it.
+    shutil.rmtree(store.path / "seq" / "meta")
+    older = Store.open(store.path, writable=True)
+    older.write_sequence(0, make_sequence(layout.sequences[0]))
+    assert older.sequence_meta(0) == {}
+
+
+def test_view_up_is_recorded_per_sequence(tmp_path):
+    layout = make_layout()
+    store = Store.create_or_resume(tmp_path / "toy.zarr", layout)
+    write_all(store, layout)
+    store.prepare_views(1, {})
+    with pytest.raises(KeyError, match="records no up for sequence 0"):
+        store.view_up(0)  # not rendered yet
+    store.write_view_up(0, np.array([0.0, 0.0, 2.0]))
+    store.write_view_up(1, None)
+    assert Store.open(store.path).view_up(0).tolist() == [0.0, 0.0, 1.0]  # a unit vector
+    assert Store.open(store.path).view_up(1) is None  # each camera its own
+    # A set made before ups were recorded has none, and takes none.
+    shutil.rmtree(store.path / "view" / "sweep" / "up")
+    older = Store.open(store.path, writable=True)
+    older.write_view_up(2, np.array([0.0, 1.0, 0.0]))
+    with pytest.raises(KeyError):
+        older.view_up(2)

@@ -33,7 +33,7 @@ import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import WORLD_UP, SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import SequenceData, SequenceInfo, ViewDefaults
 from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
 from c2p4d.pipeline.sources.rendered import IMAGE_MINIMUMS, UP_Z, RenderedSource
 from c2p4d.pipeline.worlds.gesture.figure import PART_NAMES, BodyShape, Figure, Posture
@@ -316,13 +316,13 @@ class SynthGesture(RenderedSource):
             class_names=PART_NAMES,
             action_names=ACTION_NAMES,
             label_names=MSR_ACTIONS,
+            views=ViewDefaults(up=UP_Z),
             attrs={
                 "origin": "procedural: ray-cast depth frames of an articulated figure (capsules "
                 "and ellipsoids on a 17-joint skeleton, forward kinematics) performing scripted "
                 "gestures; body and motion are made up, not captured",
                 "stands_in_for": "MSR-Action3D (Li, Zhang, Liu 2010): 20 actions by 10 subjects "
                 "before a static depth camera, background removed",
-                WORLD_UP: UP_Z,
                 "units": "metres; world z up, floor z = 0, camera above the origin looking "
                 "along +y at the figure 2.8-3.5 m away",
                 "camera": "static per sequence; pinhole, Kinect v1 field of view",

@@ -25,7 +25,7 @@ import numpy as np
 
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
-from c2p4d.pipeline.sequence import VIEW_MODE, WORLD_UP, SequenceData, SequenceInfo
+from c2p4d.pipeline.sequence import SequenceData, SequenceInfo, ViewDefaults
 from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig, check_frame
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
@@ -160,14 +160,13 @@ class SynthStreet(RenderedSource):
         return DatasetInfo(
             class_names=CLASS_NAMES,
             feature_names=("r", "g", "b"),
+            views=ViewDefaults(mode="full-circle", up=UP_Z),
             attrs={
                 "origin": "procedural: streets with traffic, ray cast by four depth cameras on "
                 "a driving car and fused per frame",
                 "stands_in_for": "Synthia 4D (SYNTHIA-SEQS as processed by MeteorNet and read "
                 "by P4Transformer): 12 classes in P4Transformer's order, complete clouds",
-                WORLD_UP: UP_Z,
                 "units": "metres; world z up, main street along x, its centre line on y = 0",
-                VIEW_MODE: "full-circle",
                 "camera": "frame/camera is the rig's front camera (world-from-camera, OpenCV); "
                 "the rig turns it by 90, 180 and 270 degrees about the car's up axis",
                 "fps": FPS,

@@ -73,7 +73,7 @@ def test_classes_are_synthia_4d_in_p4transformer_order():
     assert info.class_names == CLASS_NAMES and len(CLASS_NAMES) == 12
     assert info.action_names == () and info.label_names == ()
     assert info.feature_names == ("r", "g", "b")
-    assert info.attrs["view_mode"] == "full-circle"
+    assert info.views.mode == "full-circle" and info.views.up == (0.0, 0.0, 1.0)
     assert "Synthia 4D" in info.attrs["stands_in_for"]
 
 
