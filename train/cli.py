@@ -100,7 +100,7 @@ def _new_run_dir(run_dir: Path, overwrite: bool) -> Path:
 )
 @click.option(
     "--preset",
-    type=click.Choice(list(PRESETS)),
+    type=click.Choice(PRESETS.available()),
     default="small",
     show_default=True,
     help="small: minutes on a laptop CPU; paper: the paper's sizes and schedule (a GPU's work).",

@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
+from c2p4d.kernels.registry import Registry
 from c2p4d.models import BACKBONES, TASKS
 
 
@@ -290,21 +291,25 @@ SMALL_TRUNK: dict[str, Any] = {
 
 # The paper's scale (appendix C, the authors' pretrain_as.py: PPTr, 150 x 2048, batch 8) and one
 # that learns in minutes on 2 CPU cores (a narrow, shallow trunk on 24-frame clips of 512 points).
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {},
-    "small": {
-        "data": {"clip_frames": 24, "frame_stride": 2, "points": 512, "clips_per_sequence": 2},
-        "model": SMALL_TRUNK,
-        "c2p": {"predictor_hidden": 512},
-        "optim": {"epochs": 6, "warmup_epochs": 1, "lr": 0.05},
-        "probe": {"k": 10, "bank_sequences": 48},
+PRESETS: Registry[dict[str, Any]] = Registry(
+    "preset",
+    ConfigError,
+    {
+        "paper": {},
+        "small": {
+            "data": {"clip_frames": 24, "frame_stride": 2, "points": 512, "clips_per_sequence": 2},
+            "model": SMALL_TRUNK,
+            "c2p": {"predictor_hidden": 512},
+            "optim": {"epochs": 6, "warmup_epochs": 1, "lr": 0.05},
+            "probe": {"k": 10, "bank_sequences": 48},
+        },
     },
-}
+)
 
 
 def preset(name: str) -> PretrainConfig:
-    _choice("--preset", name, PRESETS)
-    return from_dict(PretrainConfig, PRESETS[name])
+    """The pretraining preset `name` (paper or small)."""
+    return from_dict(PretrainConfig, PRESETS.get(name))
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:
@@ -453,7 +458,7 @@ _SMALL_OPTIM = {"epochs": 8, "batch_size": 8, "lr": 0.05, "warmup_epochs": 1, "m
 # Per task: the reference's sizes and schedule (appendix C; HOI4D_ActionSeg, HOI4D_SemSeg,
 # P4Transformer's train-syn.py and PPTr's train-msr.py), and one that learns in minutes on 2
 # CPU cores from the built-in stand-ins.
-FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+_FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "hoi4d-actseg": {
         "paper": {
             "data": {"clip_frames": 0, "points": 2048, "rotate": False, **_FINETUNE_DATA},
@@ -561,9 +566,17 @@ FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+FINETUNE_PRESETS: Registry[Registry[dict[str, Any]]] = Registry(
+    "fine-tuning task",
+    ConfigError,
+    {
+        task: Registry(f"{task} preset", ConfigError, presets)
+        for task, presets in _FINETUNE_PRESETS.items()
+    },
+)
+
+
 def finetune_preset(task: str, name: str) -> FinetuneConfig:
     """The `name` preset (small or paper) of fine-tuning on `task`."""
-    _choice("--task", task, FINETUNE_PRESETS)
-    _choice("--preset", name, FINETUNE_PRESETS[task])
-    values = FINETUNE_PRESETS[task][name]
+    values = FINETUNE_PRESETS.get(task).get(name)
     return from_dict(FinetuneConfig, {**values, "model": {**values["model"], "task": task}})

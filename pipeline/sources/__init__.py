@@ -8,36 +8,32 @@ dependency of one source (pybullet, say) never breaks the others.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from c2p4d.kernels.registry import Registry
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.sources.base import Source
 
-_REGISTRY: dict[str, str] = {
-    "synth-hoi": "c2p4d.pipeline.worlds.hoi.synth_hoi:SynthHOI",
-    "hoi4d": "c2p4d.pipeline.sources.hoi4d:HOI4D",
-    "hoi4d-semseg": "c2p4d.pipeline.sources.hoi4d_semseg:HOI4DSemSeg",
-    "synthia": "c2p4d.pipeline.sources.synthia:Synthia",
-    "msr-action3d": "c2p4d.pipeline.sources.msr_action3d:MSRAction3D",
-    "folder": "c2p4d.pipeline.sources.folder:Folder",
-    "mocap": "c2p4d.pipeline.worlds.mocap.mocap:Mocap",
-    "synth-street": "c2p4d.pipeline.worlds.street.synth_street:SynthStreet",
-    "synth-gesture": "c2p4d.pipeline.worlds.gesture.synth_gesture:SynthGesture",
-}
+SOURCES: Registry[type[Source]] = Registry("dataset", DataError)
+SOURCES.register_lazy("synth-hoi", "c2p4d.pipeline.worlds.hoi.synth_hoi:SynthHOI")
+SOURCES.register_lazy("hoi4d", "c2p4d.pipeline.sources.hoi4d:HOI4D")
+SOURCES.register_lazy("hoi4d-semseg", "c2p4d.pipeline.sources.hoi4d_semseg:HOI4DSemSeg")
+SOURCES.register_lazy("synthia", "c2p4d.pipeline.sources.synthia:Synthia")
+SOURCES.register_lazy("msr-action3d", "c2p4d.pipeline.sources.msr_action3d:MSRAction3D")
+SOURCES.register_lazy("folder", "c2p4d.pipeline.sources.folder:Folder")
+SOURCES.register_lazy("mocap", "c2p4d.pipeline.worlds.mocap.mocap:Mocap")
+SOURCES.register_lazy("synth-street", "c2p4d.pipeline.worlds.street.synth_street:SynthStreet")
+SOURCES.register_lazy("synth-gesture", "c2p4d.pipeline.worlds.gesture.synth_gesture:SynthGesture")
 
 
 def available() -> list[str]:
     """The dataset names `ingest --dataset` accepts."""
-    return sorted(_REGISTRY)
+    return SOURCES.available()
 
 
 def source_class(name: str) -> type[Source]:
     """The adapter class registered under `name`; a DataError listing the known names if none."""
-    if name not in _REGISTRY:
-        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(available())}")
-    module, attr = _REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    return SOURCES.get(name)
 
 
 def get_source(name: str, **options: Any) -> Source:

@@ -86,7 +86,7 @@ def test_overrides_replace_fields():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: build("pointnet", "msr", 3), "valid backbones: p4transformer, pptr"),
+        (lambda: build("pointnet", "msr", 3), "known backbones: p4transformer, pptr"),
         (lambda: build("pptr", "ntu", 3), "valid tasks: msr, hoi4d-actseg"),
         (lambda: build("pptr", "msr", 3, dims=8), "unknown pptr option.*dims.*valid options"),
         (lambda: build("p4transformer", "msr", 3, primitives=4), "primitives"),

@@ -197,7 +197,12 @@ def options(task: str, store: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize(
     ("task", "store", "extra", "message"),
     [
-        ("nope", "synth-hoi", [], "--task='nope' is not one of: hoi4d-actseg"),
+        (
+            "nope",
+            "synth-hoi",
+            [],
+            "unknown fine-tuning task 'nope'; known fine-tuning tasks: hoi4d",
+        ),
         ("msr", "synth-hoi", ["--labels", "150"], "labels=150 is outside (0, 100]"),
         ("msr", "synth-hoi", ["--labels", "0"], "labels=0 is outside (0, 100]"),
         ("msr", "synth-street", [], "no seq/label labels, which msr needs; stores of msr-action3d"),
