@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from c2p4d.pipeline.run import ClusterOptions, ingest, partial_views
 from c2p4d.pipeline.sources import get_source
 from c2p4d.pipeline.store import Store
-from c2p4d.pipeline.views import ViewConfig
+from c2p4d.pipeline.views import ViewRequest
 from c2p4d.train.config import override, preset
 from c2p4d.train.loop import build_model, clip_dataset
 
@@ -33,7 +33,7 @@ DEMO_STORE = Path("data/synth-hoi.zarr")
 def make_store(root: Path, sequences: int, frames: int, **options) -> Path:
     source = get_source("synth-hoi", num_sequences=sequences, frames_per_sequence=frames, **options)
     ingest(source, root, ClusterOptions(workers=2))
-    partial_views(root / "synth-hoi.zarr", ViewConfig(num_views=4), ClusterOptions(workers=2))
+    partial_views(root / "synth-hoi.zarr", ViewRequest(num_views=4), ClusterOptions(workers=2))
     return root / "synth-hoi.zarr"
 
 

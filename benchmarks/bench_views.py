@@ -26,7 +26,7 @@ from c2p4d.pipeline.run import ClusterOptions, dask_client, ingest, partial_view
 from c2p4d.pipeline.sources import get_source
 from c2p4d.pipeline.store import Store
 from c2p4d.pipeline.trajectories import view_trajectories
-from c2p4d.pipeline.views import ViewConfig, render_views
+from c2p4d.pipeline.views import ViewConfig, ViewRequest, render_views
 
 
 def one_sequence(root: Path, frames: int, views: int) -> dict[str, float]:
@@ -67,9 +67,9 @@ def scaling(root: Path, sequences: int, frames: int, views: int) -> dict[int, tu
     source = get_source("synth-hoi", num_sequences=sequences, frames_per_sequence=frames)
     ingest(source, root / "store", ClusterOptions(workers=2))
     store = root / "store" / "synth-hoi.zarr"
-    config = ViewConfig(num_views=views)
+    config = ViewRequest(num_views=views)  # as `c2p-data partial-views` renders them
     warm = shutil.copytree(store, root / "warm" / store.name)
-    partial_views(warm, ViewConfig(num_views=1), ClusterOptions(workers=2))  # compile, cache
+    partial_views(warm, ViewRequest(num_views=1), ClusterOptions(workers=2))  # compile, cache
     seconds = {}
     for workers in (1, 2):
         copy = shutil.copytree(store, root / f"w{workers}" / store.name)
