@@ -68,8 +68,8 @@ class DatasetInfo:
     action_names: tuple[str, ...] = ()  # per-frame action classes
     label_names: tuple[str, ...] = ()  # per-sequence classes
     feature_names: tuple[str, ...] = ()  # extra per-point channels, e.g. ("r", "g", "b")
-    views: ViewDefaults = ViewDefaults()
     attrs: dict[str, Any] = field(default_factory=dict)  # units, origin of the data, notes
+    views: ViewDefaults = ViewDefaults()
 
     def __post_init__(self) -> None:
         declared = sorted({_WORLD_UP, _VIEW_MODE, _VIEW_UP_FROM_PLANE} & set(self.attrs))
