@@ -77,6 +77,12 @@ def _run_options(examples: str, default_out: str):
     return decorate
 
 
+def _assignments(options: tuple[str, ...], *flags: tuple[str, object]) -> list[str]:
+    """The `-o KEY=VALUE` options, then one assignment per flag the user gave (not None): a
+    flag overrides an option of the same key because it comes later."""
+    return [*options, *(f"{key}={value}" for key, value in flags if value is not None)]
+
+
 def _new_run_dir(run_dir: Path, overwrite: bool) -> Path:
     """run_dir, emptied with --overwrite; a run already there is continued with --resume only."""
     import shutil
@@ -138,8 +144,8 @@ def pretrain(
     from c2p4d.train.loop import pretrain as run_pretraining
     from c2p4d.train.loop import resumed_config
 
-    assignments = list(options)
-    for key, value in (
+    assignments = _assignments(
+        options,
         ("data.store", store),
         ("model.backbone", backbone),
         ("model.task", task),
@@ -147,9 +153,7 @@ def pretrain(
         ("optim.epochs", epochs),
         ("device", device),
         ("data.workers", workers),
-    ):
-        if value is not None:
-            assignments.append(f"{key}={value}")
+    )
     if resume:
         config = override(resumed_config(resume), assignments)
         run_dir = resume
@@ -279,8 +283,8 @@ def finetune(
     from c2p4d.train.finetune import resumed_config
     from c2p4d.train.tasks import default_store
 
-    assignments = list(options)
-    for key, value in (
+    assignments = _assignments(
+        options,
         ("model.backbone", backbone),
         ("init", init),
         ("labels", labels),
@@ -288,9 +292,7 @@ def finetune(
         ("optim.epochs", epochs),
         ("device", device),
         ("data.workers", workers),
-    ):
-        if value is not None:
-            assignments.append(f"{key}={value}")
+    )
     if resume:
         config = override(resumed_config(resume), assignments)
         run_dir = resume

@@ -11,9 +11,11 @@ in that order (`config.ingest`), and the stores are byte-identical across versio
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
+from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import rng_from
 from c2p4d.pipeline.sequence import SequenceInfo
 from c2p4d.pipeline.sources.base import Source, resample_frame
@@ -30,6 +32,27 @@ def split_of_index(index: int, pattern: tuple[int, ...] = SPLIT_BY_INDEX, every:
     """The split of the sequence at `index`, dealt in runs of `every` consecutive sequences:
     run r = index // every is in split pattern[r % len(pattern)]."""
     return pattern[(index // every) % len(pattern)]
+
+
+@dataclass(frozen=True)
+class NumberedNames:
+    """Sequence names `prefix` + a five-digit index ('hoi00007'), the rule of the worlds whose
+    sequences are numbered: the name alone says which sequence to plan."""
+
+    dataset: str
+    prefix: str
+
+    def name(self, index: int) -> str:
+        return f"{self.prefix}{index:05d}"
+
+    def index(self, name: str) -> int:
+        """The index `name` encodes; DataError for a name this dataset never makes."""
+        digits = name.removeprefix(self.prefix)
+        if digits == name or not digits.isdigit():
+            raise DataError(
+                f"{self.dataset}: no sequence named {name!r}; names look like {self.name(7)!r}"
+            )
+        return int(digits)
 
 
 class RenderedSource(Source):

@@ -28,6 +28,7 @@ from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
     UP_Z,
+    NumberedNames,
     RenderedSource,
     split_of_index,
 )
@@ -228,15 +229,9 @@ class SynthHOI(RenderedSource):
         )
 
 
-def sequence_name(index: int) -> str:
-    return f"hoi{index:05d}"
-
-
-def sequence_index(name: str) -> int:
-    """The index a sequence name encodes; DataError for a name this dataset never makes."""
-    if not (name.startswith("hoi") and name[3:].isdigit()):
-        raise DataError(f"{NAME}: no sequence named {name!r}; names look like {sequence_name(7)!r}")
-    return int(name[3:])
+NAMES = NumberedNames(NAME, "hoi")
+sequence_name = NAMES.name
+sequence_index = NAMES.index
 
 
 def plan_sequence(name: str, num_frames: int, varied_timing: bool = False) -> Plan:

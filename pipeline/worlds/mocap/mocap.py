@@ -32,6 +32,7 @@ from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
     UP_Z,
+    NumberedNames,
     RenderedSource,
     split_of_index,
 )
@@ -243,16 +244,9 @@ class Mocap(RenderedSource):
         )
 
 
-def sequence_name(index: int) -> str:
-    return f"mocap{index:05d}"
-
-
-def sequence_index(name: str) -> int:
-    """The index a sequence name encodes; DataError for a name this dataset never makes."""
-    digits = name.removeprefix("mocap")
-    if digits == name or not digits.isdigit():
-        raise DataError(f"{NAME}: no sequence named {name!r}; names look like {sequence_name(7)!r}")
-    return int(digits)
+NAMES = NumberedNames(NAME, "mocap")
+sequence_name = NAMES.name
+sequence_index = NAMES.index
 
 
 def depth_camera(config: MocapConfig) -> DepthCamera:

@@ -30,6 +30,7 @@ from c2p4d.pipeline.sources.base import DatasetInfo, SourceConfig, check_frame
 from c2p4d.pipeline.sources.rendered import (
     IMAGE_MINIMUMS,
     UP_Z,
+    NumberedNames,
     RenderedSource,
     split_of_index,
 )
@@ -222,15 +223,9 @@ class SynthStreet(RenderedSource):
         )
 
 
-def sequence_name(index: int) -> str:
-    return f"street{index:05d}"
-
-
-def sequence_index(name: str) -> int:
-    """The index a sequence name encodes; DataError for a name this dataset never makes."""
-    if not (name.startswith("street") and name[6:].isdigit()):
-        raise DataError(f"{NAME}: no sequence named {name!r}; names look like {sequence_name(7)!r}")
-    return int(name[6:])
+NAMES = NumberedNames(NAME, "street")
+sequence_name = NAMES.name
+sequence_index = NAMES.index
 
 
 def plan_sequence(name: str, num_frames: int) -> Plan:
