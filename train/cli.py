@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from c2p4d.models import BACKBONES
 from c2p4d.pipeline.errors import DataError
 from c2p4d.train.checkpoint import CheckpointError
-from c2p4d.train.config import PRESETS, ConfigError, override
+from c2p4d.train.config import METHODS, PRESETS, ConfigError, override
 from c2p4d.train.config import preset as preset_config
+from c2p4d.train.tasks import TASKS
 
 
 class _Group(click.Group):
@@ -39,9 +41,7 @@ def _run_options(examples: str, default_out: str):
     """The options pretraining and fine-tuning share: backbone, epochs, device, workers, any
     config field, the run directory, resume, overwrite, progress bar."""
     options = [
-        click.option(
-            "--backbone", type=click.Choice(["p4transformer", "pptr"]), help="The backbone."
-        ),
+        click.option("--backbone", type=click.Choice(BACKBONES.available()), help="The backbone."),
         click.option("--epochs", type=int, help="Epochs (a resumed run may be given more)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto."),
         click.option("--workers", type=int, help="DataLoader workers per process."),
@@ -101,7 +101,7 @@ def _new_run_dir(run_dir: Path, overwrite: bool) -> Path:
 @click.option("--store", type=click.Path(path_type=Path), help="The store to pretrain on.")
 @click.option(
     "--task",
-    type=click.Choice(["hoi4d-actseg", "hoi4d-semseg", "synthia", "msr"]),
+    type=click.Choice(TASKS.available()),
     help="Whose trunk is pretrained (its reference config); fine-tuning on it loads the result.",
 )
 @click.option(
@@ -113,7 +113,7 @@ def _new_run_dir(run_dir: Path, overwrite: bool) -> Path:
 )
 @click.option(
     "--method",
-    type=click.Choice(["c2p", "videomae", "strl"]),
+    type=click.Choice(METHODS.available()),
     help="c2p (default), or a baseline the paper compares with, on the same trunk and data.",
 )
 @_run_options(
@@ -245,7 +245,7 @@ def cluster_pretrain(
 @click.option("--freeze", is_flag=True, help="Train the head alone (a linear probe).")
 @click.option(
     "--preset",
-    type=click.Choice(["small", "paper"]),
+    type=click.Choice(PRESETS.available()),
     default="small",
     show_default=True,
     help="small: minutes on a laptop CPU; paper: the reference's sizes and schedule.",
@@ -348,7 +348,9 @@ def evaluate(run: Path, png: bool, device: str, workers: int | None, no_progress
 @click.option("--labels", default="10,20,40,80,100", show_default=True, help="Label shares, %.")
 @click.option("--ablation-labels", type=int, default=10, show_default=True,
               help="The label share at which tables 2-6 compare.")  # fmt: skip
-@click.option("--preset", type=click.Choice(["small", "paper"]), default="small", show_default=True)
+@click.option(
+    "--preset", type=click.Choice(PRESETS.available()), default="small", show_default=True
+)
 @click.option("--pretrain-epochs", type=int, default=6, show_default=True)
 @click.option("--finetune-epochs", type=int, default=8, show_default=True)
 @click.option("-p", "--pretrain-option", "pretrain_options", multiple=True, metavar="KEY=VALUE",

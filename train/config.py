@@ -34,6 +34,13 @@ def _choice(name: str, value: str, choices: typing.Iterable[str]) -> None:
     _check(value in choices, f"{name}={value!r} is not one of: {', '.join(choices)}")
 
 
+# The pretraining methods (`c2p-train pretrain --method`), imported when a run builds one.
+METHODS: Registry[type] = Registry("pretraining method", ConfigError)
+METHODS.register_lazy("c2p", "c2p4d.train.c2p:C2P")
+METHODS.register_lazy("videomae", "c2p4d.train.baselines:VideoMAE")
+METHODS.register_lazy("strl", "c2p4d.train.baselines:STRL")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """What a clip is and how the store is streamed."""
@@ -269,7 +276,7 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         _choice("device", self.device, ("auto", "cpu", "cuda"))
-        _choice("method", self.method, ("c2p", "videomae", "strl"))
+        _choice("method", self.method, METHODS)
         needs_views = self.method == "c2p" and self.c2p.distillation != "c2c"
         _check(
             needs_views or self.data.view_set is None,

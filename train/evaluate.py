@@ -37,7 +37,7 @@ from c2p4d.train.metrics import (
     ConfusionMatrix,
     blind_predictions,
 )
-from c2p4d.train.tasks import Task, get_task, labelled_sequences
+from c2p4d.train.tasks import TASKS, Task, labelled_sequences
 
 KIND = "c2p-finetune"
 BEST = "best.safetensors"  # in checkpoints/: the weights that scored best on val
@@ -245,7 +245,7 @@ def predict_split(
     progress: bool = False,
 ) -> tuple[Arrays, Scores]:
     """The model's predictions on every clip of `split`, and their scores."""
-    task = get_task(config.model.task)
+    task = TASKS.get(config.model.task)
     dataset = split_dataset(config, task, store, split)
     collector = COLLECTORS[task.kind](task, store, dataset)
     batches = DataLoader(
@@ -347,7 +347,7 @@ def evaluate_run(
     config = from_dict(FinetuneConfig, meta["config"])
     if workers is not None:
         config = override(config, [f"data.workers={workers}"])
-    task = get_task(config.model.task)
+    task = TASKS.get(config.model.task)
     store = Store.open(config.data.store)
     model = load_model(weights, meta).to(device)
     arrays, scores = predict_split(model, config, store, "test", device, progress)

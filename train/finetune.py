@@ -32,7 +32,7 @@ from c2p4d.train.config import ConfigError, FinetuneConfig, ModelConfig, from_di
 from c2p4d.train.data import Augment, ClipDataset
 from c2p4d.train.evaluate import BEST, KIND, inputs, predict_split
 from c2p4d.train.runlog import RunLog
-from c2p4d.train.tasks import get_task, labelled_sequences
+from c2p4d.train.tasks import TASKS, labelled_sequences
 
 PRETRAIN_KIND = "c2p-pretrain"
 
@@ -158,7 +158,7 @@ def finetune(
     config: FinetuneConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> Summary:
     run_dir = Path(run_dir)
-    task = get_task(config.model.task)
+    task = TASKS.get(config.model.task)
     dist = distributed.setup(config.device)
     device = dist.device
     autocast = runtime.autocast(config.bf16, device)

@@ -23,9 +23,8 @@ from c2p4d.models import build_student
 from c2p4d.pipeline.seeding import seed_from
 from c2p4d.pipeline.store import Store
 from c2p4d.train import checkpoint, distributed, runtime
-from c2p4d.train.baselines import STRL, VideoMAE
-from c2p4d.train.c2p import C2P, PARTIAL_VIEWS, check_clip_length
-from c2p4d.train.config import ConfigError, PretrainConfig, to_dict
+from c2p4d.train.c2p import PARTIAL_VIEWS, check_clip_length
+from c2p4d.train.config import METHODS, ConfigError, PretrainConfig, to_dict
 from c2p4d.train.data import Augment, ClipDataset
 from c2p4d.train.probe import KnnProbe
 from c2p4d.train.runlog import RunLog
@@ -80,11 +79,10 @@ def clip_dataset(config: PretrainConfig, store: Store, rank: int, world: int) ->
 
 def build_model(config: PretrainConfig) -> torch.nn.Module:
     """The method module (`config.method`) around a freshly initialised student trunk."""
-    methods = {"c2p": C2P, "videomae": VideoMAE, "strl": STRL}
     model = config.model
     torch.manual_seed(seed_from("pretrain-init", config.seed))
     student = build_student(model.backbone, model.task, **model.overrides())
-    return methods[config.method](student, getattr(config, config.method), model.backbone)
+    return METHODS.get(config.method)(student, getattr(config, config.method), model.backbone)
 
 
 def partial_views(config: PretrainConfig) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from c2p4d.kernels.registry import Registry
 from c2p4d.pipeline.errors import DataError
 from c2p4d.pipeline.seeding import seed_from
 from c2p4d.pipeline.store import Store
@@ -100,42 +101,40 @@ class Task:
         return total / (target >= 0).sum().clamp(min=1)
 
 
-TASKS: dict[str, Task] = {
-    task.name: task
-    for task in (
-        Task("hoi4d-actseg", "action", "frames", ("hoi4d", "synth-hoi"), "accuracy", 1),
-        Task(
-            "hoi4d-semseg",
-            "point_label",
-            "points",
-            ("hoi4d-semseg", "synth-hoi"),
-            "miou",
-            0,
-            excluded={"hoi4d-semseg": (0, 1)},
-        ),
-        Task(
-            "synthia",
-            "point_label",
-            "points",
-            ("synthia", "synth-street"),
-            "miou",
-            0,
-            absent="zero",
-        ),
-        Task("msr", "label", "clips", ("msr-action3d", "synth-gesture"), "video_accuracy", 1),
-    )
-}
-
-
-def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
-    return TASKS[name]
+TASKS: Registry[Task] = Registry(
+    "fine-tuning task",
+    ConfigError,
+    {
+        task.name: task
+        for task in (
+            Task("hoi4d-actseg", "action", "frames", ("hoi4d", "synth-hoi"), "accuracy", 1),
+            Task(
+                "hoi4d-semseg",
+                "point_label",
+                "points",
+                ("hoi4d-semseg", "synth-hoi"),
+                "miou",
+                0,
+                excluded={"hoi4d-semseg": (0, 1)},
+            ),
+            Task(
+                "synthia",
+                "point_label",
+                "points",
+                ("synthia", "synth-street"),
+                "miou",
+                0,
+                absent="zero",
+            ),
+            Task("msr", "label", "clips", ("msr-action3d", "synth-gesture"), "video_accuracy", 1),
+        )
+    },
+)
 
 
 def default_store(task: str, data_dir: Path) -> Path:
     """The real dataset's store under data_dir if it is there, else the built-in stand-in's."""
-    datasets = get_task(task).datasets
+    datasets = TASKS.get(task).datasets
     for dataset in datasets:
         path = Path(data_dir) / f"{dataset}.zarr"
         if path.exists():

@@ -15,10 +15,17 @@ from support import c2p_data
 from c2p4d.models import build_student
 from c2p4d.pipeline.store import Store
 from c2p4d.train import checkpoint
-from c2p4d.train.config import finetune_preset, override, preset, to_dict
+from c2p4d.train.config import (
+    FINETUNE_PRESETS,
+    PRESETS,
+    finetune_preset,
+    override,
+    preset,
+    to_dict,
+)
 from c2p4d.train.evaluate import evaluate_run
 from c2p4d.train.finetune import build_model, finetune, load_init, trunk_modules
-from c2p4d.train.tasks import labelled_sequences
+from c2p4d.train.tasks import TASKS, labelled_sequences
 
 # A narrow trunk on clips of 128 points: seconds per epoch on 2 cores.
 TRUNK = ["model.dim=32", "model.depth=1", "model.heads=2", "model.dim_head=16", "model.mlp_dim=32"]
@@ -192,6 +199,13 @@ def cli(*args: object) -> subprocess.CompletedProcess:
 def options(task: str, store: Path, *extra: str) -> list[str]:
     pairs = [*TINY, *CLIPS.get(task, []), f"data.store={store}", *extra]
     return ["--task", task, *[a for o in pairs for a in ("-o", o)], "--no-progress"]
+
+
+def test_every_task_has_the_presets_the_cli_offers():
+    """c2p-train finetune --preset offers the pretraining presets' names."""
+    assert FINETUNE_PRESETS.available() == TASKS.available()
+    for task in TASKS:
+        assert FINETUNE_PRESETS.get(task).available() == PRESETS.available() == ["paper", "small"]
 
 
 @pytest.mark.parametrize(
