@@ -359,6 +359,9 @@ def evaluate(run: Path, png: bool, device: str, workers: int | None, no_progress
               help="An option of every fine-tuning (as -o of c2p-train finetune).")  # fmt: skip
 @click.option("--tables", help="Only these tables, by their number in the report, e.g. 1,7. "
               "Default: all.")  # fmt: skip
+@click.option("--equal-steps/--no-equal-steps", default=True, show_default=True,
+              help="Fine-tune every label share for as many steps as all labels (each "
+              "labelled sequence drawn 100/share times an epoch), else once an epoch.")  # fmt: skip
 @click.option("--quick", is_flag=True, help="Every row on tiny sizes in a few minutes (a test).")
 @click.option("--no-progress", is_flag=True)
 def ablation(
@@ -373,6 +376,7 @@ def ablation(
     pretrain_options: tuple[str, ...],
     finetune_options: tuple[str, ...],
     tables: str | None,
+    equal_steps: bool,
     quick: bool,
     no_progress: bool,
 ) -> None:
@@ -412,6 +416,7 @@ def ablation(
             finetune_epochs=finetune_epochs,
             pretrain_options=pretrain_options,
             finetune_options=finetune_options,
+            equal_steps=equal_steps,
             tables=titles,
         )
     except ValueError as error:

@@ -7,7 +7,15 @@ import sys
 
 import pytest
 
-from c2p4d.train.ablation import METRICS, PRIOR, TABLES, AblationConfig, run, slug
+from c2p4d.train.ablation import (
+    METRICS,
+    PRIOR,
+    TABLES,
+    AblationConfig,
+    draws_per_sequence,
+    run,
+    slug,
+)
 
 # Mean test accuracy a fake fine-tuning reaches after each pretraining row, per seed offset.
 ACCURACY = {
@@ -84,6 +92,22 @@ def test_quick_ablation_reports_every_table_with_finite_numbers(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert all(f"## {n}. {table.title}" in text for n, table in enumerate(TABLES, 1))
     assert "ablation done in" in result.stdout
+    # equal steps: the 10 % cells draw each labelled sequence 10 times an epoch
+    runs = {share: tmp_path / "runs" / "finetune" / "scratch" / f"labels{share}-seed0"
+            for share in (10, 100)}  # fmt: skip
+    draws = {s: json.loads((r / "config.json").read_text())["config"]["data"]["clips_per_sequence"]
+             for s, r in runs.items()}  # fmt: skip
+    assert draws == {10: 10, 100: 1}
+
+
+@pytest.mark.parametrize(
+    ("labels", "equal_steps", "draws"),
+    [(10, True, 10), (20, True, 5), (30, True, 3), (80, True, 1), (100, True, 1), (10, False, 1)],
+)
+def test_every_share_draws_its_sequences_for_as_many_steps_as_all_labels(
+    labels, equal_steps, draws
+):
+    assert draws_per_sequence(labels, equal_steps) == draws
 
 
 def test_some_tables_only(tmp_path):
