@@ -126,7 +126,7 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def trunk(self, clip: torch.Tensor, features: torch.Tensor | None) -> Trunk:
-        embedded = self.embedding(clip, features)
+        embedded = self.embedding(clip, features, self.config.position_time)
         mixed = mix(self.mixer, embedded.features, self.config.emb_relu)
         return dataclasses.replace(embedded, features=mixed)
 

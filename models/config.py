@@ -51,6 +51,9 @@ class BackboneConfig:
     operator: str = "+"
     # Tokens: a Linear (x, y, z, t) embedding added to them, and a ReLU before each transformer.
     position_embedding: bool = True
+    # Its frame index t. False: positions in space only, so that the trunk must tell frames
+    # apart by what they show, not by when they come (a probe of what it reads).
+    position_time: bool = True
     emb_relu: bool = False
     # Transformer. mixing: attention over all tokens, or over per-frame max-pooled features
     # (the C2P paper's action segmentation design, section 4.2). mlp_dim also sizes the MLP head.

@@ -83,6 +83,7 @@ class ModelConfig:
     spatial_stride: int | None = None  # of the first P4DConv layer
     primitives: int | None = None  # PPTr only
     position_embedding: bool | None = None  # the (x, y, z, t) embedding added to tokens
+    position_time: bool | None = None  # False: that embedding without t
 
     def __post_init__(self) -> None:
         _choice("model.backbone", self.backbone, BACKBONES)

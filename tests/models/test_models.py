@@ -105,6 +105,25 @@ def test_seeded_models_are_deterministic(case, tiny):
     assert torch.equal(out, first(clip, features))
 
 
+@pytest.mark.parametrize("position_time", [True, False])
+def test_position_time_decides_whether_the_frame_index_reaches_the_logits(
+    case, tiny, position_time
+):
+    """The position embedding's t column changes the logits exactly when position_time is on
+    (PPTr's segmentation groups decoded points into primitives and embeds no positions)."""
+    name, task = case
+    reads_positions = not (name == "pptr" and task in SEGMENTATION_TASKS)
+    clip, features = tiny.inputs(task)
+    model = tiny.build(
+        name, task, CLASSES, position_embedding=True, position_time=position_time
+    ).eval()
+    with torch.no_grad():
+        before = model(clip, features)
+        model.pos_embedding.weight[:, 3] += 1.0
+        after = model(clip, features)
+    assert torch.equal(before, after) is not (position_time and reads_positions)
+
+
 def test_overfits_a_few_clips(case, tiny):
     name, task = case
     model = tiny.build(name, task, CLASSES)
