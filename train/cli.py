@@ -10,9 +10,9 @@ import click
 from c2p4d.models import BACKBONES
 from c2p4d.pipeline.errors import DataError
 from c2p4d.train.checkpoint import CheckpointError
-from c2p4d.train.config import METHODS, PRESETS, ConfigError, override
+from c2p4d.train.config import METHODS, PRESETS, ConfigError, finetune_preset, override
 from c2p4d.train.config import preset as preset_config
-from c2p4d.train.tasks import TASKS
+from c2p4d.train.tasks import TASKS, default_store
 
 
 class _Group(click.Group):
@@ -278,10 +278,8 @@ def finetune(
     tensorboard/, curves.png and checkpoints/ (best.safetensors: the epoch val picked).
     `c2p-train evaluate RUN` then scores it on the test split."""
 
-    from c2p4d.train.config import finetune_preset
     from c2p4d.train.finetune import finetune as run_finetuning
     from c2p4d.train.finetune import resumed_config
-    from c2p4d.train.tasks import default_store
 
     assignments = _assignments(
         options,
