@@ -5,7 +5,8 @@
     RUN/epochs.csv        one row per epoch (mean loss terms, probe, clips/s, seconds); epoch
                           counts the epochs done, and row 0 holds the probe of the untrained trunk
     RUN/tensorboard/      the same scalars as TensorBoard event files
-    RUN/curves.png        the epoch curves
+    RUN/curves.png        the epoch curves, redrawn after an epoch at most every PLOT_SECONDS
+                          (drawing costs about half a second) and when the run ends
 Only the main process writes. A resumed run drops rows from the epochs it redoes.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+PLOT_SECONDS = 30.0
 
 
 class RunLog:
@@ -39,12 +43,14 @@ class RunLog:
         self.main = main
         self.scores = scores
         self.writer = None
+        self.fields: dict[str, list[str]] = {}  # each CSV's columns, so a row is only appended
+        self.plotted = -math.inf
         if not main:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         for name in ("steps.csv", "epochs.csv"):
-            _truncate(self.dir / name, start_epoch)
+            self.fields[name] = _truncate(self.dir / name, start_epoch)
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(self.dir / "tensorboard", purge_step=None)
@@ -62,7 +68,7 @@ class RunLog:
                 if value is not None and math.isfinite(value):
                     self.writer.add_scalar(f"epoch/{key}", value, epoch)
             self.writer.flush()
-        if self.main:
+        if self.main and time.monotonic() - self.plotted >= PLOT_SECONDS:
             self.plot()
 
     def _row(self, name: str, row: dict[str, Any]) -> None:
@@ -70,14 +76,13 @@ class RunLog:
             return
         path = self.dir / name
         row = {k: _cell(v) for k, v in row.items()}
-        rows = self.rows(name)
-        fields = list(rows[0]) if rows else []
-        if rows and set(row) <= set(fields):
+        fields = self.fields[name]
+        if fields and set(row) <= set(fields):
             with path.open("a", newline="") as handle:
                 csv.DictWriter(handle, fieldnames=fields).writerow(row)
             return
         fields += [k for k in row if k not in fields]  # a new column: rewrite with it
-        _write(path, fields, [*rows, row])
+        _write(path, fields, [*self.rows(name), row])
 
     def rows(self, name: str) -> list[dict[str, str]]:
         path = self.dir / name
@@ -109,9 +114,13 @@ class RunLog:
         path = self.dir / "curves.png"
         fig.savefig(path, dpi=90)
         plt.close(fig)
+        self.plotted = time.monotonic()
         return path
 
     def close(self) -> None:
+        """Draw the last epochs' curves and close the event files."""
+        if self.main and self.rows("epochs.csv"):
+            self.plot()
         if self.writer:
             self.writer.close()
 
@@ -127,14 +136,17 @@ def _num(text: str) -> float:
         return math.nan
 
 
-def _truncate(path: Path, start_epoch: int) -> None:
-    """Keep the rows up to epoch start_epoch (a resumed run redoes the epochs after it)."""
+def _truncate(path: Path, start_epoch: int) -> list[str]:
+    """Keep the rows up to epoch start_epoch (a resumed run redoes the epochs after it);
+    returns the columns of what is kept."""
     if not path.exists():
-        return
+        return []
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
         fields = list(rows[0]) if rows else []
-    _write(path, fields, [r for r in rows if int(r["epoch"]) <= start_epoch])
+    kept = [r for r in rows if int(r["epoch"]) <= start_epoch]
+    _write(path, fields, kept)
+    return fields if kept else []
 
 
 def _write(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
