@@ -1,12 +1,13 @@
 """`make ablation`: the paper's comparisons at a reduced scale, measured, with every cell's seeds.
 
-Each row of a table is a pretraining setting (or none: from scratch); each cell fine-tunes
-`hoi4d-actseg` from that row's pretrained trunk on a share of the labels and evaluates it once
-on the test split. Pretraining runs once per (row, seed) and is shared by every fine-tuning that
-starts from it; fine-tuning seeds vary with it. Runs are kept under OUT/runs, so a killed
-ablation resumes where it stopped. Writes OUT/report.md (tables, claims with ✔ or ✘, sizes and
-minutes, the command), OUT/results.json (every cell: mean, std, per-seed values, settings) and
-OUT/*.png (data-efficiency curves, one bar chart per table).
+Each row of a table is a pretraining setting (or none: from scratch); each cell fine-tunes a
+task (`hoi4d-actseg`, the paper's main one, by default) from that row's pretrained trunk on a
+share of the labels and evaluates it once on the test split; claims compare the task's score.
+Pretraining runs once per (row, seed), on the trunk the task's fine-tuning builds, and is shared
+by every fine-tuning that starts from it; fine-tuning seeds vary with it. Runs are kept under
+OUT/runs, so a killed ablation resumes where it stopped. Writes OUT/report.md (tables, claims
+with ✔ or ✘, sizes and minutes, the command), OUT/results.json (every cell: mean, std, per-seed
+values, settings) and OUT/*.png (data-efficiency curves, one bar chart per table).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-METRICS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
+from c2p4d.train.tasks import TASKS  # noqa: E402
+
 # A row that reads no points: each frame takes the most frequent action at its index among the
 # labelled training sequences (evaluate's baseline). A model that does not beat it has learned
 # when actions happen, not what they look like.
@@ -104,6 +106,7 @@ class AblationConfig:
     of ~3 min, ~90 fine-tunings of 0.5-2.5 min): choose tables, or run it on a GPU."""
 
     store: str = "data/synth-hoi.zarr"
+    task: str = "hoi4d-actseg"
     out: str = "ablation"
     seeds: int = 3
     labels: tuple[int, ...] = (10, 20, 40, 80, 100)
@@ -123,6 +126,12 @@ class AblationConfig:
             raise ValueError("--seeds must be >= 1 (3 or more to tell a difference from noise)")
         if self.ablation_labels not in self.labels:
             raise ValueError(f"--ablation-labels {self.ablation_labels} is not among --labels")
+        TASKS.get(self.task)  # an unknown task is one error that lists the known ones
+
+    @property
+    def score(self) -> str:
+        """The metric claims and charts compare: the one that picks the task's model."""
+        return TASKS.get(self.task).score
 
 
 # (row pretraining options, seed, run dir) -> None and (init run or None, labels, seed, run dir)
@@ -136,8 +145,12 @@ Finetune = Callable[[Path | None, int, int, Path], dict[str, float]]
 class Cell:
     row: str
     labels: int
-    values: dict[str, list[float]]  # metric -> one value per seed
+    values: dict[str, list[float]]  # metric -> one value per seed, in the evaluation's order
     minutes: float
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.values)
 
     def mean(self, metric: str) -> float:
         return statistics.fmean(self.values[metric])
@@ -179,14 +192,16 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
                     for metric, value in metrics.items():
                         values.setdefault(metric, []).append(float(value))
                 minutes = (time.perf_counter() - began) / 60
-                cells[name, labels] = Cell(name, labels, values, minutes)
-                if f"{PRIOR}: accuracy" in values:  # the scratch runs' labels, scored blind
-                    prior = {m: values[f"{PRIOR}: {m}"] for m in METRICS}
+                blind = f"{PRIOR}: "
+                own = {m: v for m, v in values.items() if not m.startswith(blind)}
+                cells[name, labels] = Cell(name, labels, own, minutes)
+                prior = {m.removeprefix(blind): v for m, v in values.items() if m.startswith(blind)}
+                if prior:  # the scratch runs' labels, scored blind (hoi4d-actseg's evaluation)
                     cells.setdefault((PRIOR, labels), Cell(PRIOR, labels, prior, 0.0))
+                cell = cells[name, labels]
                 echo(
-                    f"{name:>22} {labels:3d} % labels: accuracy "
-                    f"{cells[name, labels].mean('accuracy'):.1f} ± "
-                    f"{cells[name, labels].std('accuracy'):.1f}"
+                    f"{name:>22} {labels:3d} % labels: {config.score} "
+                    f"{cell.mean(config.score):.1f} ± {cell.std(config.score):.1f}"
                 )
     return write_report(config, tables, cells, pretrain_minutes)
 
@@ -218,19 +233,19 @@ def slug(name: str) -> str:
 def claims(
     config: AblationConfig, cells: dict[tuple[str, int], Cell]
 ) -> list[tuple[str, bool, str]]:
-    """(claim, holds, numbers): a claim holds when the better row's mean accuracy beats the
+    """(claim, holds, numbers): a claim holds when the better row's mean score beats the
     worse one's by the margin and by more than one std of each."""
     out = []
-    labels = config.ablation_labels
+    labels, score = config.ablation_labels, config.score
     for text, better, worse, margin in CLAIMS:
         a, b = cells.get((better, labels)), cells.get((worse, labels))
         if a is None or b is None:
             continue
-        gap = a.mean("accuracy") - b.mean("accuracy")
-        holds = gap >= margin and gap > max(a.std("accuracy"), b.std("accuracy"))
+        gap = a.mean(score) - b.mean(score)
+        holds = gap >= margin and gap > max(a.std(score), b.std(score))
         numbers = (
-            f"{better} {a.mean('accuracy'):.1f} ± {a.std('accuracy'):.1f} vs {worse} "
-            f"{b.mean('accuracy'):.1f} ± {b.std('accuracy'):.1f} ({gap:+.1f})"
+            f"{better} {a.mean(score):.1f} ± {a.std(score):.1f} vs {worse} "
+            f"{b.mean(score):.1f} ± {b.std(score):.1f} ({gap:+.1f})"
         )
         out.append((text, holds, numbers))
     return out
@@ -248,7 +263,7 @@ def write_report(
     lines = [
         "# C2P ablation (reduced scale)",
         "",
-        f"Store `{config.store}`, task hoi4d-actseg, preset `{config.preset}`, {config.seeds} "
+        f"Store `{config.store}`, task {config.task}, preset `{config.preset}`, {config.seeds} "
         f"seeds per cell (pretraining and fine-tuning seeds both varied), pretraining "
         f"{config.pretrain_epochs} epochs, fine-tuning {config.finetune_epochs} epochs"
         + (
@@ -262,20 +277,21 @@ def write_report(
         "",
         f"Re-run: `{command or 'c2p-train ablation'}`",
         "",
-        "## Claims",
+        f"## Claims (test {config.score}, at {config.ablation_labels} % of the labels)",
         "",
     ]
     for text, holds, numbers in claims(config, cells):
         lines.append(f"- {'✔' if holds else '✘'} {text}: {numbers}")
     for table in tables:
         labels = config.labels if table.all_labels else (config.ablation_labels,)
+        metrics = cells[table.rows[0], labels[0]].metrics
         lines += ["", f"## {TABLES.index(table) + 1}. {table.title}", ""]
-        lines.append("| pretraining | labels | " + " | ".join(METRICS) + " | minutes |")
-        lines.append("|---|---:|" + "---:|" * len(METRICS) + "---:|")
+        lines.append("| pretraining | labels | " + " | ".join(metrics) + " | minutes |")
+        lines.append("|---|---:|" + "---:|" * len(metrics) + "---:|")
         for name in rows_of(table, labels, cells):
             for share in labels:
                 cell = cells[name, share]
-                stats = " | ".join(f"{cell.mean(m):.1f} ± {cell.std(m):.1f}" for m in METRICS)
+                stats = " | ".join(f"{cell.mean(m):.1f} ± {cell.std(m):.1f}" for m in metrics)
                 minutes = cell.minutes + pretrain_minutes.get(name, 0.0)
                 lines.append(f"| {name} | {share} % | {stats} | {minutes:.1f} |")
     report = out / "report.md"
@@ -287,9 +303,9 @@ def write_report(
                 "row": c.row,
                 "labels": c.labels,
                 "pretrain": ROWS[c.row].pretrain if c.row in ROWS else None,
-                "mean": {m: c.mean(m) for m in METRICS},
-                "std": {m: c.std(m) for m in METRICS},
-                "values": {m: c.values[m] for m in METRICS},
+                "mean": {m: c.mean(m) for m in c.metrics},
+                "std": {m: c.std(m) for m in c.metrics},
+                "values": c.values,
                 "minutes": c.minutes,
             }
             for c in cells.values()
@@ -312,13 +328,14 @@ def rows_of(
 def plot(
     config: AblationConfig, tables: list[Table], cells: dict[tuple[str, int], Cell], out: Path
 ) -> None:
-    """data-efficiency.png (accuracy against labels), and a bar chart per other table."""
+    """data-efficiency.png (the score against labels), and a bar chart per other table."""
+    score = config.score
     for table in tables:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         if table.all_labels:
             for name in rows_of(table, config.labels, cells):
-                means = [cells[name, s].mean("accuracy") for s in config.labels]
-                stds = [cells[name, s].std("accuracy") for s in config.labels]
+                means = [cells[name, s].mean(score) for s in config.labels]
+                stds = [cells[name, s].std(score) for s in config.labels]
                 ax.errorbar(config.labels, means, yerr=stds, marker="o", capsize=3, label=name)
             ax.set(xlabel="labels (% of training sequences)", xscale="log")
             ax.set_xticks(config.labels, [str(s) for s in config.labels])
@@ -326,14 +343,14 @@ def plot(
             name = "data-efficiency.png"
         else:
             share = config.ablation_labels
-            means = [cells[r, share].mean("accuracy") for r in table.rows]
-            stds = [cells[r, share].std("accuracy") for r in table.rows]
+            means = [cells[r, share].mean(score) for r in table.rows]
+            stds = [cells[r, share].std(score) for r in table.rows]
             ax.bar(range(len(means)), means, yerr=stds, capsize=4, color="tab:blue")
             ax.set_xticks(range(len(means)), table.rows, rotation=15, ha="right")
             low = min(m - s for m, s in zip(means, stds, strict=True))
             ax.set_ylim(max(0.0, math.floor(low - 5)), None)
             name = f"table{TABLES.index(table) + 1}.png"
-        ax.set(ylabel="test frame accuracy (%)", title=table.title)
+        ax.set(ylabel=f"test {score} (%)", title=table.title)
         fig.tight_layout()
         fig.savefig(out / name, dpi=90)
         plt.close(fig)
@@ -404,8 +421,9 @@ def real_runs(config: AblationConfig, store: Path, progress: bool) -> tuple[Pret
 
     def pretrain_row(options: tuple[str, ...], seed: int, run_dir: Path) -> None:
         settings = [f"data.store={store}", f"optim.epochs={config.pretrain_epochs}", f"seed={seed}"]
+        base = preset(config.preset, config.task)  # the trunk the task's fine-tuning builds
         pretrain(
-            override(preset(config.preset), [*settings, *config.pretrain_options, *options]),
+            override(base, [*settings, *config.pretrain_options, *options]),
             run_dir,
             progress=progress,
         )
@@ -418,16 +436,13 @@ def real_runs(config: AblationConfig, store: Path, progress: bool) -> tuple[Pret
             f"labels={labels}",
             f"init={init if init is not None else 'none'}",
         ]
-        base = finetune_preset("hoi4d-actseg", config.preset)
+        base = finetune_preset(config.task, config.preset)
         draws = draws_per_sequence(labels, config.equal_steps)
         settings.append(f"data.clips_per_sequence={base.data.clips_per_sequence * draws}")
         finetune(override(base, [*settings, *config.finetune_options]), run_dir, progress=progress)
         report = evaluate_run(run_dir, device=torch.device("cpu"), progress=progress)
-        blind = {
-            f"{name}: {metric}": value
-            for name, scores in report.baselines.items()
-            for metric, value in scores.metrics.items()
-        }
+        prior = report.baselines.get(PRIOR)  # hoi4d-actseg's evaluation scores it
+        blind = {f"{PRIOR}: {m}": v for m, v in prior.metrics.items()} if prior else {}
         return {**report.scores.metrics, **blind}
 
     return pretrain_row, finetune_cell

@@ -271,6 +271,7 @@ class PretrainConfig:
     strl: STRLConfig = field(default_factory=STRLConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    input_scale: float = 1.0  # as fine-tuning's: the trunk, probe included, sees points x this
     seed: int = 0
     device: str = "auto"  # auto = cuda when present
     bf16: bool = False  # autocast on CUDA
@@ -278,6 +279,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         _choice("device", self.device, ("auto", "cpu", "cuda"))
         _choice("method", self.method, METHODS)
+        _check(self.input_scale > 0, "input_scale must be > 0")
         needs_views = self.method == "c2p" and self.c2p.distillation != "c2c"
         _check(
             needs_views or self.data.view_set is None,
@@ -315,9 +317,16 @@ PRESETS: Registry[dict[str, Any]] = Registry(
 )
 
 
-def preset(name: str) -> PretrainConfig:
-    """The pretraining preset `name` (paper or small)."""
-    return from_dict(PretrainConfig, PRESETS.get(name))
+def preset(name: str, task: str | None = None) -> PretrainConfig:
+    """The pretraining preset `name` (paper or small). With `task`, the trunk is the one that
+    task's fine-tuning preset of the same name builds (its model options and input scale), so
+    that fine-tuning loads it and feeds it coordinates as it was trained."""
+    values = PRESETS.get(name)
+    if task is not None:
+        tuned = FINETUNE_PRESETS.get(task).get(name)
+        model = {**tuned["model"], "task": task}
+        values = {**values, "model": model, "input_scale": tuned.get("input_scale", 1.0)}
+    return from_dict(PretrainConfig, values)
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:

@@ -37,6 +37,7 @@ from c2p4d.pipeline.sequence import SPLITS
 from c2p4d.pipeline.store import Store
 
 STARTS = ("random", "all")
+POINT_KEYS = ("complete", "partial")  # the entries of a clip that hold coordinates
 
 
 @dataclass(frozen=True)
@@ -306,13 +307,20 @@ class ClipDataset(IterableDataset):
         centre = out["complete"].reshape(-1, 3).mean(axis=0, dtype=np.float64)
         matrix = (scale * turn).T.astype(np.float32)
         shift = (centre - centre @ (scale * turn).T).astype(np.float32)
-        for key in ("complete", "partial"):
+        for key in POINT_KEYS:
             if key in out:
                 moved = out[key] @ matrix + shift
                 if augment.jitter > 0:  # float32 draws: a 150-frame clip has ~3M coordinates
                     noise = rng.standard_normal(moved.shape, dtype=np.float32) * augment.jitter
                     moved += np.clip(noise, -augment.jitter_clip, augment.jitter_clip, out=noise)
                 out[key] = moved
+
+
+def scale_points(batch: dict[str, torch.Tensor], factor: float) -> dict[str, torch.Tensor]:
+    """The batch with its coordinates x factor: a model's `input_scale` (units it learns in)."""
+    if factor == 1:
+        return batch
+    return {k: v * factor if k in POINT_KEYS else v for k, v in batch.items()}
 
 
 def resample(rng: np.random.Generator, count: int, n: int) -> np.ndarray:

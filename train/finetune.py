@@ -124,8 +124,9 @@ def load_init(model: Backbone, config: FinetuneConfig) -> dict[str, Any]:
             f"as {', '.join(cause + differ) or 'this model'}: fine-tune with the pretraining's "
             f"model options or pretrain with --task {asked.task}"
         ) from None
-    if config.input_scale != 1:
-        differ.append(f"input_scale={config.input_scale:g} (pretraining fed coordinates as stored)")
+    scale = meta["config"].get("input_scale", 1.0)  # runs before the option: as stored
+    if config.input_scale != scale:
+        differ.append(f"input_scale={scale:g} (here {config.input_scale:g})")
     loaded = sorted(set(model.state_dict()) - set(new))
     return {
         "source": str(checkpoint.weights_path(source)),

@@ -25,7 +25,7 @@ from c2p4d.pipeline.store import Store
 from c2p4d.train import checkpoint, distributed, runtime
 from c2p4d.train.c2p import PARTIAL_VIEWS, check_clip_length
 from c2p4d.train.config import METHODS, ConfigError, PretrainConfig, to_dict
-from c2p4d.train.data import Augment, ClipDataset
+from c2p4d.train.data import Augment, ClipDataset, scale_points
 from c2p4d.train.probe import KnnProbe
 from c2p4d.train.runlog import RunLog
 from c2p4d.train.runtime import batches_per_epoch
@@ -126,7 +126,11 @@ def pretrain(
     meta = {"kind": KIND, "config": to_dict(config), "model": to_dict(model.student.config)}
     trainable = dist.wrap(model)
     log = RunLog(run_dir, meta, main=dist.main, start_epoch=start_epoch)
-    probe = KnnProbe(store, config.data, config.probe, config.seed) if config.probe.every else None
+    probe = (
+        KnnProbe(store, config.data, config.probe, config.seed, config.input_scale)
+        if config.probe.every
+        else None
+    )
     if probe and probe.note and dist.main:
         tqdm.write(probe.note)
 
@@ -147,6 +151,7 @@ def pretrain(
         )
         for batch in bar:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            batch = scale_points(batch, config.input_scale)
             with autocast:
                 terms = trainable(batch)
             where = f"epoch {epoch + 1}, step {step + 1}"

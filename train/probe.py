@@ -58,8 +58,11 @@ def knn_predict(
 class KnnProbe:
     """Built once per run; `__call__(student)` measures the student at its current weights."""
 
-    def __init__(self, store: Store, data: DataConfig, config: ProbeConfig, seed: int):
+    def __init__(
+        self, store: Store, data: DataConfig, config: ProbeConfig, seed: int, input_scale: float
+    ):
         self.kind = frame_labels_kind(store)
+        self.input_scale = input_scale
         self.k = config.k
         self.classes = len(store.action_names if self.kind == "action" else store.label_names)
         if self.kind is None:
@@ -88,7 +91,7 @@ class KnnProbe:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         features, labels = [], []
         for clip in dataset:
-            x = clip["complete"][None].to(device)
+            x = clip["complete"][None].to(device) * self.input_scale
             f = clip.get("features")
             f = None if f is None else f[None].to(device)
             features.append(student.frame_features(x, f)[0].float().cpu())

@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from c2p4d.train.ablation import (
-    METRICS,
     PRIOR,
     TABLES,
     AblationConfig,
@@ -16,6 +15,7 @@ from c2p4d.train.ablation import (
     run,
     slug,
 )
+from c2p4d.train.config import ConfigError
 
 # Mean test accuracy a fake fine-tuning reaches after each pretraining row, per seed offset.
 ACCURACY = {
@@ -35,9 +35,14 @@ ACCURACY = {
     "teacher without time": 51.0,
 }
 ROWS_BY_SLUG = {slug(name): name for name in ACCURACY}  # pretraining runs are named so
+ACTSEG = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")  # hoi4d-actseg's evaluation
+MSR = ("clip_accuracy", "video_accuracy")
 
 
-def fake_runs(calls):
+def fake_runs(calls, metrics=ACTSEG, score="accuracy"):
+    """The task's score as ACCURACY says; its other metrics in the opposite order, so that a
+    claim read from another metric would turn."""
+
     def pretrain(options, seed, run_dir):
         calls.append(("pretrain", options, seed))
         (run_dir / "checkpoints").mkdir(parents=True)
@@ -47,8 +52,9 @@ def fake_runs(calls):
         calls.append(("finetune", init, labels, seed))
         name = "scratch" if init is None else ROWS_BY_SLUG[init.parent.name]
         accuracy = ACCURACY[name] + labels / 10 + (seed - 1) * 1.0
-        blind = {f"{PRIOR}: {m}": 45.0 for m in METRICS} if init is None else {}
-        return {**{m: accuracy for m in METRICS}, **blind}
+        own = {m: accuracy if m == score else 100 - accuracy for m in metrics}
+        prior = {f"{PRIOR}: {m}": 45.0 for m in metrics} if init is None and score in ACTSEG else {}
+        return {**own, **prior}
 
     return pretrain, finetune
 
@@ -77,6 +83,20 @@ def test_every_cell_and_claim_from_seeds(tmp_path):
     calls.clear()
     run(config, *fake_runs(calls), echo=lambda line: None)  # a rerun resumes: nothing redone
     assert calls == []
+
+
+def test_another_task_is_compared_on_its_own_score(tmp_path):
+    table = (TABLES[0].title,)  # data efficiency: scratch, C2P and the two baselines
+    config = AblationConfig("s", "msr", str(tmp_path), seeds=3, labels=(10, 100), tables=table)
+    text = run(config, *fake_runs([], MSR, "video_accuracy"), echo=lambda line: None).read_text()
+    assert "task msr" in text and "## Claims (test video_accuracy, at 10 % of the labels)" in text
+    assert "| pretraining | labels | clip_accuracy | video_accuracy | minutes |" in text
+    assert "✔ C2P beats scratch at the ablation's labels by >= 8 points" in text  # clip: ✘
+    assert PRIOR not in text  # msr's evaluation scores no frame-index prior
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {c["row"] for c in results["cells"]} == {"scratch", "C2P", "VideoMAE", "STRL"}
+    with pytest.raises(ConfigError, match="unknown fine-tuning task 'nope'"):
+        AblationConfig(task="nope")
 
 
 def test_quick_ablation_reports_every_table_with_finite_numbers(tmp_path):

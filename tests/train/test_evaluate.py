@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.image import imread
-from support import c2p_data
 
 from c2p4d.pipeline.store import Store
 from c2p4d.train.checkpoint import read_meta
@@ -36,13 +35,8 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    """synth-hoi, 8 sequences (6 train, 1 val, 1 test) x 24 frames x 256 points."""
-    out = tmp_path_factory.mktemp("evaluate")
-    sizes = {"num_sequences": 8, "frames_per_sequence": 24, "image_width": 64, "image_height": 48}
-    options = [arg for k, v in sizes.items() for arg in ("-o", f"{k}={v}")]
-    c2p_data("ingest", "--dataset", "synth-hoi", "--out", out, *options, "--points", 256)
-    return out / "synth-hoi.zarr"
+def store(hoi_store) -> Path:
+    return hoi_store
 
 
 @pytest.fixture(scope="module")

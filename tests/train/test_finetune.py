@@ -47,17 +47,16 @@ SIZE = ["-o", "image_width=64", "-o", "image_height=48", "--points", "256"]
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory) -> dict[str, Path]:
+def stores(tmp_path_factory, hoi_store) -> dict[str, Path]:
     """The built-in stand-ins, tiny: synth-hoi (8 sequences x 24 frames), synth-street (8 x 6)
     and synth-gesture (2 gestures x 11 subjects x 24 frames), 256 points per frame."""
     out = tmp_path_factory.mktemp("finetune")
-    hoi = ["-o", "num_sequences=8", "-o", "frames_per_sequence=24"]
-    c2p_data("ingest", "--dataset", "synth-hoi", "--out", out, *hoi, *SIZE)
     street = ["-o", "num_sequences=8", "-o", "frames_per_sequence=6"]
     c2p_data("ingest", "--dataset", "synth-street", "--out", out, *street, *SIZE)
     gesture = ["-o", "gestures=2", "-o", "min_frames=24", "-o", "max_frames=24"]
     c2p_data("ingest", "--dataset", "synth-gesture", "--out", out, *gesture, *SIZE)
-    return {name: out / f"{name}.zarr" for name in ("synth-hoi", "synth-street", "synth-gesture")}
+    made = {name: out / f"{name}.zarr" for name in ("synth-street", "synth-gesture")}
+    return {"synth-hoi": hoi_store, **made}
 
 
 STORE_OF = {
@@ -112,10 +111,14 @@ def test_each_task_finetunes_and_evaluates(stores, tmp_path, task, metrics):
         assert saved["metrics"]["accuracy"] == pytest.approx(100 * right.mean())
 
 
-def fake_pretraining(folder: Path, store: Path, *, ddp: bool = False, **model) -> Path:
+def fake_pretraining(
+    folder: Path, store: Path, *, ddp: bool = False, input_scale: float = 1.0, **model
+) -> Path:
     """A pretraining checkpoint whose student trunk holds known, non-initial weights."""
     assignments = [*TRUNK, "model.spatial_stride=8", *(f"model.{k}={v}" for k, v in model.items())]
-    config = override(preset("small"), [*assignments, f"data.store={store}"])
+    config = override(
+        preset("small"), [*assignments, f"data.store={store}", f"input_scale={input_scale}"]
+    )
     torch.manual_seed(123)
     student = build_student(config.model.backbone, config.model.task, **config.model.overrides())
     weights = {f"student.{k}": v + 1.0 for k, v in student.state_dict().items()}
@@ -240,6 +243,25 @@ def test_init_of_another_backbone_or_config_is_refused(stores, tmp_path):
     wider = cli("finetune", *base, "-o", "model.dim=64", "--out", tmp_path / "b")
     assert wider.returncode == 1 and "model.dim=32 (here 64)" in wider.stderr, wider.stderr
     assert len(wider.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("task", TASKS.available())
+@pytest.mark.parametrize("name", PRESETS.available())
+def test_a_pretraining_for_a_task_builds_the_trunk_and_units_its_finetuning_reads(task, name):
+    pretraining, tuning = preset(name, task), finetune_preset(task, name)
+    assert pretraining.model == tuning.model and pretraining.input_scale == tuning.input_scale
+    assert to_dict(preset(name)) == to_dict(preset(name, "hoi4d-actseg"))  # the default task's
+
+
+def test_init_notes_a_trunk_pretrained_on_coordinates_in_other_units(stores, tmp_path):
+    store = stores["synth-gesture"]
+    notes = {}
+    for scale in (1.0, 10.0):  # msr's small preset reads decimetres (input_scale 10)
+        msr = {"task": "msr", "position_embedding": False, "radius": 3.0}
+        run = fake_pretraining(tmp_path / f"x{scale:g}", store, input_scale=scale, **msr)
+        config = tiny("msr", store, f"init={run}")
+        notes[scale] = load_init(build_model(config, 2), config)["model_options_that_differ"]
+    assert notes == {1.0: ["input_scale=1 (here 10)"], 10.0: []}
 
 
 def test_evaluate_refuses_runs_without_a_finetuning_checkpoint(stores, tmp_path):

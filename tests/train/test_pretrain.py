@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 from support import c2p_data
 
+from c2p4d.models.p4dconv import P4DConv
 from c2p4d.pipeline.store import Store
 from c2p4d.train.checkpoint import load_latest
 from c2p4d.train.config import override, preset
@@ -41,14 +42,8 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    """synth-hoi, 8 sequences (6 train, 1 val, 1 test) x 24 frames x 256 points, 2 views."""
-    out = tmp_path_factory.mktemp("pretrain")
-    sizes = {"num_sequences": 8, "frames_per_sequence": 24, "image_width": 64, "image_height": 48}
-    options = [arg for k, v in sizes.items() for arg in ("-o", f"{k}={v}")]
-    c2p_data("ingest", "--dataset", "synth-hoi", "--out", out, *options, "--points", 256)
-    c2p_data("partial-views", out / "synth-hoi.zarr", "--views", 2)
-    return out / "synth-hoi.zarr"
+def store(hoi_store) -> Path:
+    return hoi_store
 
 
 def tiny_config(store: Path, *extra: str):
@@ -117,6 +112,25 @@ def test_resume_after_kill_gives_the_same_losses(store, tmp_path):
     assert [r["step"] for r in resumed] == [r["step"] for r in whole]
     for ours, theirs in zip(resumed, whole, strict=True):
         assert ours["loss"] == theirs["loss"], (ours, theirs)
+
+
+def test_the_trunk_is_fed_coordinates_in_its_units(store, tmp_path):
+    """input_scale multiplies what the trunk reads, the same clips otherwise."""
+    fed: dict[float, torch.Tensor] = {}
+    scale = 1.0
+
+    def first_convolution_input(module, args):
+        if isinstance(module, P4DConv):
+            fed.setdefault(scale, args[0].detach().clone())
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(first_convolution_input)
+    try:
+        for scale in (1.0, 10.0):
+            config = tiny_config(store, "optim.epochs=1", "probe.every=0", f"input_scale={scale}")
+            pretrain(config, tmp_path / f"x{scale:g}", progress=False)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(fed[10.0], 10 * fed[1.0])
 
 
 def test_resume_refuses_other_settings(store, tmp_path):
