@@ -99,7 +99,7 @@ cluster-pretrain:  ## submit a SLURM pretraining on NODES x GPUS (DRY_RUN=1 prin
 		$(PRETRAIN_OPT) --out $(RUN)
 
 ablation:  ## the paper's comparisons at small scale -> ablation/report.md (QUICK=1: tiny, minutes)
-	c2p-train ablation $(if $(QUICK),--quick --out ablation-quick,--store $(STORE))
+	c2p-train ablation --task $(TASK) $(if $(QUICK),--quick --out ablation-quick,--store $(STORE))
 
 bench:  ## print the benchmark tables (BENCH="kernels models" for some; QUICK=1 for tiny sizes)
 	$(PYTHON) benchmarks/run.py $(BENCH) $(if $(QUICK),--quick)

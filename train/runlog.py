@@ -44,7 +44,7 @@ class RunLog:
         self.scores = scores
         self.writer = None
         self.fields: dict[str, list[str]] = {}  # each CSV's columns, so a row is only appended
-        self.plotted = -math.inf
+        self.plotted = time.monotonic()  # a run shorter than PLOT_SECONDS draws once, at the end
         if not main:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
