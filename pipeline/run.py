@@ -321,6 +321,8 @@ def ingest(
         if not (path / "zarr.json").exists():
             require_room(path, layout.bytes_needed, f"the store {path}")
         store = Store.create_or_resume(path, layout)
+        for group in ("frame", "seq"):  # a killed run's half-written chunks
+            store.remove_unfinished_writes(group)
         redone = redo_damaged(store)
         todo = [s for s, done in enumerate(store.done()) if not done]
         if todo:
@@ -408,6 +410,7 @@ def partial_views(
     what = f"rendering view set {name!r} of {store.path}"
     with run_lock(store.path.with_name(f"{store.path.name}.{name}"), what):
         store.prepare_views(config.num_views, config.settings(), replace=replace, view_set=name)
+        store.remove_unfinished_writes(f"view/{name}")  # a killed run's half-written chunks
         redone = redo_damaged(store, name)
         done = store.views_done(name)
         missing = {s: np.flatnonzero(~done[:, s]).tolist() for s in range(store.num_sequences)}

@@ -686,6 +686,15 @@ class Store:
         """The view count, trajectory and occlusion settings the set was made with."""
         return self._root[f"view/{self.view_set_name(view_set)}"].attrs["config"]
 
+    def remove_unfinished_writes(self, group: str) -> int:
+        """Delete the temporary files a writer killed mid-chunk left under `group` (zarr's local
+        store writes `<chunk>.<uuid>.partial`, then renames it), so that a resumed run leaves
+        no file it did not finish; returns how many. Only the group's one writer may call it."""
+        stray = list((self.path / group).rglob("*.partial"))
+        for path in stray:
+            path.unlink(missing_ok=True)
+        return len(stray)
+
     def prepare_views(
         self,
         num_views: int,

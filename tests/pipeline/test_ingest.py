@@ -42,6 +42,18 @@ def test_rerun_skips_done_sequences(reference, tmp_path):
     assert "(0 sequences written by this run)" in result.stdout
 
 
+def test_a_rerun_removes_the_temporary_files_of_a_killed_writer(reference, tmp_path):
+    """zarr writes a chunk to <chunk>.<uuid>.partial, then renames it: a kill between the two
+    leaves the temporary file, which the next run deletes."""
+    copy = copy_store(reference, tmp_path)
+    stray = [copy / "frame" / "points" / "c" / "0.5f3a.partial", copy / "seq" / "1.77.partial"]
+    for path in stray:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    c2p_data("ingest", "--dataset", "synth-hoi", "--out", copy.parent, *TINY_ARGS)
+    assert store_digests(copy) == store_digests(reference)
+
+
 def test_killed_run_resumes_to_the_same_bytes(reference, tmp_path):
     """SIGKILL the whole job (client, scheduler and workers) midway, then run it again."""
     args = ["ingest", "--dataset", "synth-hoi", "--out", tmp_path, *TINY_ARGS]

@@ -70,6 +70,15 @@ def test_two_workers_write_the_same_bytes(tiny_store, viewed, tmp_path):
     assert store_digests(store) == store_digests(viewed)
 
 
+def test_a_rerun_removes_the_temporary_files_of_a_killed_writer(viewed, tmp_path):
+    store = copy_store(viewed, tmp_path)
+    stray = store / "view" / "sweep" / "camera" / "c" / "1" / "0.db89.partial"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"")  # as a kill -9 between zarr's write and its rename left it
+    c2p_data("partial-views", store, *VIEWS)
+    assert store_digests(store) == store_digests(viewed)
+
+
 def test_killed_run_resumes_to_the_same_bytes(tiny_store, viewed, tmp_path):
     store = copy_store(tiny_store, tmp_path)
     args = ["partial-views", store, *VIEWS, "--block-size", 1]
