@@ -323,9 +323,8 @@ def preset(name: str, task: str | None = None) -> PretrainConfig:
     that fine-tuning loads it and feeds it coordinates as it was trained."""
     values = PRESETS.get(name)
     if task is not None:
-        tuned = FINETUNE_PRESETS.get(task).get(name)
-        model = {**tuned["model"], "task": task}
-        values = {**values, "model": model, "input_scale": tuned.get("input_scale", 1.0)}
+        tuned = finetune_preset(task, name)
+        values = {**values, "model": to_dict(tuned.model), "input_scale": tuned.input_scale}
     return from_dict(PretrainConfig, values)
 
 
