@@ -245,6 +245,12 @@ def cluster_pretrain(
 @click.option("--labels", type=float, help="Percent of the training sequences with labels.")
 @click.option("--freeze", is_flag=True, help="Train the head alone (a linear probe).")
 @click.option(
+    "--trunk-lr",
+    type=float,
+    help="The trunk's learning rate as a fraction of the head's, e.g. 0.1: fine-tunes a "
+    "pretrained trunk gently. Default: 1.",
+)
+@click.option(
     "--preset",
     type=click.Choice(PRESETS.available()),
     default="small",
@@ -253,7 +259,7 @@ def cluster_pretrain(
 )
 @_run_options(
     "-o optim.lr=0.02 -o data.points=1024 -o evaluation.every=2 -o seed=1",
-    "runs/finetune-<task>-<preset>[-init][-labelsP][-frozen]",
+    "runs/finetune-<task>-<preset>[-init][-labelsP][-frozen][-trunklrF]",
 )
 def finetune(
     task: str,
@@ -262,6 +268,7 @@ def finetune(
     init: Path | None,
     labels: float | None,
     freeze: bool,
+    trunk_lr: float | None,
     preset: str,
     backbone: str | None,
     epochs: int | None,
@@ -288,6 +295,7 @@ def finetune(
         ("init", init),
         ("labels", labels),
         ("freeze", freeze or None),
+        ("trunk_lr", trunk_lr),
         ("optim.epochs", epochs),
         ("device", device),
         ("data.workers", workers),
@@ -306,6 +314,7 @@ def finetune(
                 ("-init", config.init),
                 (f"-labels{config.labels:g}", config.labels < 100),
                 ("-frozen", config.freeze),
+                (f"-trunklr{config.trunk_lr:g}", config.trunk_lr < 1),
             )
             if wanted
         )

@@ -436,7 +436,9 @@ class EvalConfig:
 class FinetuneConfig:
     """A task model (`model.task`) trained on labelled clips, from scratch or from a pretrained
     trunk (`init`: a pretraining run or its .safetensors), on `labels` % of the training
-    sequences. `freeze` trains the head alone on the frozen trunk (a linear probe)."""
+    sequences. `freeze` trains the head alone on the frozen trunk (a linear probe);
+    `trunk_lr` < 1 fine-tunes the trunk more gently than the new head, the usual remedy when
+    the head's first, random gradients would wash out what pretraining learned."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -444,6 +446,7 @@ class FinetuneConfig:
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     init: str | None = None
     freeze: bool = False
+    trunk_lr: float = 1.0  # the trunk's learning rate as a fraction of optim.lr (the head's)
     labels: float = 100.0  # percent of the training sequences whose labels are used
     train_starts: str = "random"  # random: data.clips_per_sequence per sequence; all: every start
     # The model sees coordinates x input_scale: the reference feeds MSR in millimetres / 300,
@@ -461,6 +464,11 @@ class FinetuneConfig:
         _check(self.data.view_set is None, "data.view_set: fine-tuning reads no partial views")
         _choice("train_starts", self.train_starts, ("random", "all"))
         _check(self.input_scale > 0, "input_scale must be > 0")
+        _check(
+            0 < self.trunk_lr <= 1 and math.isfinite(self.trunk_lr),
+            f"trunk_lr={self.trunk_lr:g} must be in (0, 1]: a fraction of optim.lr "
+            "(freeze=true stops the trunk)",
+        )
         _choice("device", self.device, ("auto", "cpu", "cuda"))
 
 

@@ -190,7 +190,9 @@ def finetune(
     for module in frozen:
         module.requires_grad_(False)
     optim = config.optim
-    optimizer, scheduler = runtime.optimiser(model, optim, steps_per_epoch)
+    optimizer, scheduler = runtime.optimiser(
+        model, optim, steps_per_epoch, slow=trunk_modules(model), slow_factor=config.trunk_lr
+    )
     start_epoch, picked = 0, None
     if resume:
         saved = checkpoint.load_latest(run_dir)

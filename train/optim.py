@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
 
 def sgd(
-    modules: nn.Module, lr: float, momentum: float, weight_decay: float
+    model: nn.Module,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    *,
+    slow: Iterable[nn.Module] = (),
+    slow_factor: float = 1.0,
 ) -> torch.optim.Optimizer:
-    params = [p for p in modules.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    """SGD over the parameters that train: those of `slow` (a pretrained trunk being fine-tuned)
+    at lr x slow_factor, in a second parameter group; the rest at lr, in the first. At factor 1
+    there is one group, as before the option existed, so older checkpoints resume."""
+    held = {id(p) for module in slow for p in module.parameters()} if slow_factor != 1 else set()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trainable if id(p) not in held], "lr": lr},
+        {"params": [p for p in trainable if id(p) in held], "lr": lr * slow_factor},
+    ]
+    return torch.optim.SGD(
+        [g for g in groups if g["params"]], lr=lr, momentum=momentum, weight_decay=weight_decay
+    )
 
 
 def warmup_schedule(

@@ -52,10 +52,23 @@ def batches_per_epoch(dataset: ClipDataset, batch_size: int, workers: int) -> in
 
 
 def optimiser(
-    model: nn.Module, optim: OptimConfig, steps_per_epoch: int
+    model: nn.Module,
+    optim: OptimConfig,
+    steps_per_epoch: int,
+    *,
+    slow: Iterable[nn.Module] = (),
+    slow_factor: float = 1.0,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """SGD over the parameters that train, and its per-iteration schedule."""
-    optimizer = sgd(model, optim.lr, optim.momentum, optim.weight_decay)
+    """SGD over the parameters that train (those of `slow` at lr x slow_factor), and its
+    per-iteration schedule."""
+    optimizer = sgd(
+        model,
+        optim.lr,
+        optim.momentum,
+        optim.weight_decay,
+        slow=slow,
+        slow_factor=slow_factor,
+    )
     scheduler = warmup_schedule(
         optimizer,
         steps_per_epoch=steps_per_epoch,

@@ -25,6 +25,7 @@ from c2p4d.train.config import (
 )
 from c2p4d.train.evaluate import evaluate_run
 from c2p4d.train.finetune import build_model, finetune, load_init, trunk_modules
+from c2p4d.train.optim import sgd
 from c2p4d.train.tasks import TASKS, labelled_sequences
 
 # A narrow trunk on clips of 128 points: seconds per epoch on 2 cores.
@@ -186,6 +187,44 @@ def test_freeze_leaves_the_trunk_unchanged(stores, tmp_path):
     assert all(not p.requires_grad for m in trunk_modules(model) for p in m.parameters())
 
 
+def first_step(config, factor: float) -> tuple[dict, dict]:
+    """Trunk and head parameters after one SGD step of the same loss at trunk factor `factor`."""
+    model = build_model(config, 5)
+    optimizer = sgd(model, 0.05, 0.9, 1e-4, slow=trunk_modules(model), slow_factor=factor)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    trunk = set(model.trunk_modules())
+    moved = {k: v.detach().clone() for k, v in model.named_parameters()}
+    return (
+        {k: v for k, v in moved.items() if k.split(".")[0] in trunk},
+        {k: v for k, v in moved.items() if k.split(".")[0] not in trunk},
+    )
+
+
+def test_trunk_lr_scales_the_trunks_step_only(stores):
+    config = tiny("msr", stores["synth-gesture"])
+    start = dict(build_model(config, 5).named_parameters())
+    full_trunk, full_head = first_step(config, 1.0)
+    slow_trunk, slow_head = first_step(config, 0.25)
+    assert full_trunk and full_head
+    for k in full_trunk:  # SGD's first step is linear in lr: momentum and decay included
+        torch.testing.assert_close(slow_trunk[k] - start[k], 0.25 * (full_trunk[k] - start[k]))
+    for k in full_head:
+        torch.testing.assert_close(slow_head[k], full_head[k])
+
+
+def test_trunk_lr_is_recorded_and_resumes(stores, tmp_path):
+    config = tiny("msr", stores["synth-gesture"], "trunk_lr=0.1")
+    finetune(config, tmp_path, progress=False)
+    groups = checkpoint.load_latest(tmp_path).state["optimizer"]["param_groups"]
+    assert [g["initial_lr"] for g in groups] == pytest.approx([0.05, 0.005])
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["config"]["trunk_lr"] == 0.1
+    more = override(config, ["optim.epochs=2"])
+    assert finetune(more, tmp_path, resume=True, progress=False).epochs == 1
+
+
 def test_resume_continues_with_more_epochs(stores, tmp_path):
     config = tiny("msr", stores["synth-gesture"])
     finetune(config, tmp_path, progress=False)
@@ -222,6 +261,7 @@ def test_every_task_has_the_presets_the_cli_offers():
         ),
         ("msr", "synth-hoi", ["--labels", "150"], "labels=150 is outside (0, 100]"),
         ("msr", "synth-hoi", ["--labels", "0"], "labels=0 is outside (0, 100]"),
+        ("msr", "synth-gesture", ["--trunk-lr", "0"], "trunk_lr=0 must be in (0, 1]"),
         ("msr", "synth-street", [], "no seq/label labels, which msr needs; stores of msr-action3d"),
         ("hoi4d-actseg", "synth-street", [], "no frame/action labels"),
         ("synthia", "synth-hoi", [], "has 0 feature channels per point (frame/features)"),
