@@ -583,7 +583,8 @@ _FINETUNE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             },
             "model": {**SMALL_TRUNK, "position_embedding": False, "radius": 3.0},  # as PPTr's
             "input_scale": 10.0,  # decimetres: from chance to learning in minutes
-            "optim": _SMALL_OPTIM,
+            # Unclipped, single steps' loss jumps to 6-25 after reaching 0.1 (DESIGN.md).
+            "optim": {**_SMALL_OPTIM, "grad_clip": 1.0},
             "evaluation": {"start_step": 2},
         },
     },
