@@ -465,7 +465,7 @@ class FinetuneConfig:
         _choice("train_starts", self.train_starts, ("random", "all"))
         _check(self.input_scale > 0, "input_scale must be > 0")
         _check(
-            0 < self.trunk_lr <= 1 and math.isfinite(self.trunk_lr),
+            0 < self.trunk_lr <= 1,  # NaN fails both comparisons
             f"trunk_lr={self.trunk_lr:g} must be in (0, 1]: a fraction of optim.lr "
             "(freeze=true stops the trunk)",
         )

@@ -186,12 +186,13 @@ def finetune(
 
     model = build_model(config, len(names)).to(device)
     init = load_init(model, config) if config.init and not resume else None
-    frozen = trunk_modules(model) if config.freeze else []
+    trunk = trunk_modules(model)
+    frozen = trunk if config.freeze else []
     for module in frozen:
         module.requires_grad_(False)
     optim = config.optim
     optimizer, scheduler = runtime.optimiser(
-        model, optim, steps_per_epoch, slow=trunk_modules(model), slow_factor=config.trunk_lr
+        model, optim, steps_per_epoch, slow=trunk, slow_factor=config.trunk_lr
     )
     start_epoch, picked = 0, None
     if resume:
