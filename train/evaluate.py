@@ -37,7 +37,7 @@ from c2p4d.train.metrics import (
     ConfusionMatrix,
     blind_predictions,
 )
-from c2p4d.train.tasks import TASKS, Task, labelled_sequences
+from c2p4d.train.tasks import TASKS, Task
 
 KIND = "c2p-finetune"
 BEST = "best.safetensors"  # in checkpoints/: the weights that scored best on val
@@ -351,7 +351,7 @@ def evaluate_run(
     store = Store.open(config.data.store)
     model = load_model(weights, meta).to(device)
     arrays, scores = predict_split(model, config, store, "test", device, progress)
-    labelled = labelled_sequences(store, config.labels, config.seed)
+    labelled = task.labelled(store, config.labels, config.seed)
     baselines = COLLECTORS[task.kind].baselines(arrays, task, store, labelled)
     count = len(np.unique(arrays["sequence"]))
     title = f"{task.name} on {store.path}, test split ({count} sequences); weights {which}"

@@ -32,7 +32,7 @@ from c2p4d.train.config import ConfigError, FinetuneConfig, ModelConfig, from_di
 from c2p4d.train.data import Augment, ClipDataset
 from c2p4d.train.evaluate import BEST, KIND, inputs, predict_split
 from c2p4d.train.runlog import RunLog
-from c2p4d.train.tasks import TASKS, labelled_sequences
+from c2p4d.train.tasks import TASKS
 
 PRETRAIN_KIND = "c2p-pretrain"
 
@@ -150,6 +150,16 @@ def init_line(report: dict[str, Any]) -> str:
     )
 
 
+def check_same_labels(listed: Path, names: list[str]) -> None:
+    """A resumed run goes on with the labelled sequences it started with; the draw of a task
+    with one label per sequence became class by class, so a run started before differs."""
+    if listed.exists() and listed.read_text().split() != names:
+        raise ConfigError(
+            f"{listed} lists other labelled sequences than this version draws for the same "
+            "labels and seed; the run cannot resume, start it again in another --out"
+        )
+
+
 def resumed_config(run_dir: Path) -> FinetuneConfig:
     """The config a fine-tuning run was started with (its checkpoint's copy)."""
     return runtime.saved_config(run_dir, KIND, FinetuneConfig, "fine-tuning")
@@ -170,7 +180,8 @@ def finetune(
         store, config_for(config.model.backbone, task.name, **model_options).in_channels
     )
     names = task.label_names(store)
-    labelled = labelled_sequences(store, config.labels, config.seed)
+    labelled = task.labelled(store, config.labels, config.seed)
+    labelled_names = [store.names[s] for s in labelled]
     dataset = train_dataset(config, store, labelled, dist.rank, dist.world_size)
     loader = runtime.loader(dataset, config.optim.batch_size, config.data.workers)
     steps_per_epoch = runtime.batches_per_epoch(
@@ -200,6 +211,7 @@ def finetune(
         runtime.check_resumable(saved.meta, KIND, config, run_dir, "fine-tuning")
         start_epoch = runtime.restore(saved, model, optimizer, scheduler)
         picked = saved.meta.get("picked")
+        check_same_labels(run_dir / "labelled.txt", labelled_names)
     meta = {
         "kind": KIND,
         "config": to_dict(config),
@@ -211,8 +223,7 @@ def finetune(
     log = RunLog(run_dir, meta, main=dist.main, start_epoch=start_epoch, scores=(score_key,))
     validate = config.evaluation.every > 0 and bool((store.splits == SPLITS.index("val")).any())
     if dist.main and not resume:
-        lines = [store.names[s] for s in labelled]
-        (run_dir / "labelled.txt").write_text("\n".join(lines) + "\n")
+        (run_dir / "labelled.txt").write_text("\n".join(labelled_names) + "\n")
         if init:
             (run_dir / "init.json").write_text(json.dumps(init, indent=2) + "\n")
             tqdm.write(init_line(init))

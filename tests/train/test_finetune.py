@@ -5,11 +5,15 @@ one line."""
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from support import c2p_data
 
 from c2p4d.models import build_student
@@ -18,6 +22,7 @@ from c2p4d.train import checkpoint
 from c2p4d.train.config import (
     FINETUNE_PRESETS,
     PRESETS,
+    ConfigError,
     finetune_preset,
     override,
     preset,
@@ -174,6 +179,62 @@ def test_label_subsets_are_seeded_and_nested(stores, tmp_path):
     summary = finetune(tiny("msr", store.path, "labels=40"), tmp_path, progress=False)
     listed = (tmp_path / "labelled.txt").read_text().split()
     assert listed == [store.names[s] for s in shares[2]] and summary.steps > 0
+
+
+def stand_in_store(labels: list[int], splits: list[int]) -> SimpleNamespace:
+    """What labelled_sequences reads of a store, for label vectors no built-in world makes."""
+    return SimpleNamespace(
+        path="stand-in.zarr",
+        dataset="stand-in",
+        names=[f"seq{i:03d}" for i in range(len(labels))],
+        labels=np.array(labels),
+        splits=np.array(splits),
+    )
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2)), min_size=1, max_size=60).filter(
+        lambda rows: any(split == 0 for _, split in rows)
+    ),
+    st.integers(0, 3),
+)
+def test_a_class_by_class_draw_deals_every_class_in_turn(rows, seed):
+    labels, splits = map(list, zip(*rows, strict=True))
+    store = stand_in_store(labels, splits)
+    train = np.flatnonzero(store.splits == 0)
+    shares = (10, 20, 40, 80, 100)
+    drawn = [labelled_sequences(store, p, seed, by_class=True) for p in shares]
+    for small, large in zip(drawn, drawn[1:], strict=False):
+        assert set(small) <= set(large)
+    assert set(drawn[-1]) == set(train)
+    available = Counter(store.labels[train].tolist())
+    for share, percent in zip(drawn, shares, strict=True):
+        assert len(share) == max(1, -(-len(train) * percent // 100))
+        taken = Counter(store.labels[share].tolist())
+        for a in available:  # a class falls more than one behind only once it has run out
+            for b in available:
+                assert taken[a] >= taken[b] - 1 or taken[a] == available[a]
+
+
+def test_msr_draws_its_labels_class_by_class(stores):
+    store = Store.open(stores["synth-gesture"])  # 10 training videos of 2 gestures
+    for seed in range(4):
+        plain = labelled_sequences(store, 20, seed)
+        balanced = TASKS.get("msr").labelled(store, 20, seed)
+        assert len(balanced) == len(plain) == 2
+        assert sorted(store.labels[balanced]) == [0, 1]
+    assert np.array_equal(
+        TASKS.get("hoi4d-actseg").labelled(store, 20, 0), labelled_sequences(store, 20, 0)
+    )
+
+
+def test_a_run_resumes_only_with_the_labels_it_started_with(stores, tmp_path):
+    config = tiny("msr", stores["synth-gesture"], "labels=40")
+    finetune(config, tmp_path, progress=False)
+    listed = tmp_path / "labelled.txt"
+    listed.write_text("\n".join(reversed(Store.open(stores["synth-gesture"]).names[:4])) + "\n")
+    with pytest.raises(ConfigError, match="labelled.txt lists other labelled sequences"):
+        finetune(override(config, ["optim.epochs=2"]), tmp_path, resume=True, progress=False)
 
 
 def test_freeze_leaves_the_trunk_unchanged(stores, tmp_path):
