@@ -209,9 +209,9 @@ def finetune(
     if resume:
         saved = checkpoint.load_latest(run_dir)
         runtime.check_resumable(saved.meta, KIND, config, run_dir, "fine-tuning")
+        check_same_labels(run_dir / "labelled.txt", labelled_names)
         start_epoch = runtime.restore(saved, model, optimizer, scheduler)
         picked = saved.meta.get("picked")
-        check_same_labels(run_dir / "labelled.txt", labelled_names)
     meta = {
         "kind": KIND,
         "config": to_dict(config),

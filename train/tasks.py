@@ -167,11 +167,7 @@ def labelled_sequences(
     if not len(train):
         raise DataError(f"{store.path} has no training sequences")
     names = store.names
-
-    def key(s: int) -> int:
-        return seed_from("c2p4d.labels", store.dataset, seed, names[s])
-
-    order = sorted(train, key=key)
+    order = sorted(train, key=lambda s: seed_from("c2p4d.labels", store.dataset, seed, names[s]))
     if by_class:
         labels = store.labels.tolist()
         dealt: Counter[int] = Counter()
