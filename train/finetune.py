@@ -266,9 +266,10 @@ def finetune(
         if dist.main and validate and ((epoch + 1) % config.evaluation.every == 0 or last):
             _, scores = predict_split(model, config, store, "val", device, progress)
             epoch_values.update({f"val_{k}": v for k, v in scores.metrics.items()})
-            score = scores.metrics[task.score]
-            if picked is None or score > picked["score"]:
-                picked = {"epoch": epoch + 1, "metric": task.score, "score": score}
+            key = task.selection_key(scores.metrics)
+            if picked is None or key > picked.get("key", [picked["score"]]):
+                score = scores.metrics[task.score]
+                picked = {"epoch": epoch + 1, "metric": task.score, "score": score, "key": key}
                 best = run_dir / "checkpoints" / BEST
                 checkpoint.save_weights(
                     best, epoch + 1, model.state_dict(), meta | {"picked": picked}

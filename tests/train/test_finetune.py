@@ -19,6 +19,7 @@ from support import c2p_data
 from c2p4d.models import build_student
 from c2p4d.pipeline.store import Store
 from c2p4d.train import checkpoint
+from c2p4d.train.checkpoint import read_meta
 from c2p4d.train.config import (
     FINETUNE_PRESETS,
     PRESETS,
@@ -292,6 +293,27 @@ def test_resume_continues_with_more_epochs(stores, tmp_path):
     summary = finetune(override(config, ["optim.epochs=2"]), tmp_path, resume=True, progress=False)
     rows = (tmp_path / "epochs.csv").read_text().splitlines()
     assert summary.epochs == 1 and [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+
+
+def test_val_breaks_ties_of_video_accuracy_by_clip_accuracy(stores, tmp_path, monkeypatch):
+    """40 val videos score in steps of 2.5 %: equal video accuracies are common, and the first
+    of them is the least trained."""
+    val = iter([(40.0, 30.0), (50.0, 35.0), (50.0, 45.0), (45.0, 60.0)])  # (video, clip) per epoch
+
+    def scripted(*args, **kwargs):
+        video, clip = next(val)
+        return None, SimpleNamespace(metrics={"video_accuracy": video, "clip_accuracy": clip})
+
+    monkeypatch.setattr("c2p4d.train.finetune.predict_split", scripted)
+    config = tiny("msr", stores["synth-gesture"], "optim.epochs=4")
+    summary = finetune(config, tmp_path, progress=False)
+    assert summary.picked == {
+        "epoch": 3,
+        "metric": "video_accuracy",
+        "score": 50.0,
+        "key": [50.0, 45.0],
+    }
+    assert read_meta(tmp_path / "checkpoints" / "best.safetensors")["picked"]["epoch"] == 3
 
 
 def cli(*args: object) -> subprocess.CompletedProcess:
