@@ -166,7 +166,7 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
     runs = out / "runs"
     tables = [t for t in TABLES if t.title in config.tables]
     cells: dict[tuple[str, int], Cell] = {}
-    pretrain_minutes: dict[str, float] = {}
+    pretrain_minutes: dict[tuple[str, int], float] = {}  # (row, seed) -> minutes
     for table in tables:
         for name in table.rows:
             for labels in config.labels if table.all_labels else (config.ablation_labels,):
@@ -179,14 +179,9 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
                     init = None
                     if row.pretrain is not None:
                         init = runs / "pretrain" / slug(name) / f"seed{seed}"
-                        if not (init / "checkpoints" / "latest.json").exists():
-                            shutil.rmtree(init, ignore_errors=True)
-                            started = time.perf_counter()
-                            pretrain(row.pretrain, seed, init)
-                            pretrain_minutes[name] = (
-                                pretrain_minutes.get(name, 0.0)
-                                + (time.perf_counter() - started) / 60
-                            )
+                        pretrain_minutes[name, seed] = _pretrained(
+                            pretrain, row.pretrain, seed, init
+                        )
                     run_dir = runs / "finetune" / slug(name) / f"labels{labels}-seed{seed}"
                     metrics = _cached(finetune, init, labels, seed, run_dir)
                     for metric, value in metrics.items():
@@ -203,7 +198,24 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
                     f"{name:>22} {labels:3d} % labels: {config.score} "
                     f"{cell.mean(config.score):.1f} ± {cell.std(config.score):.1f}"
                 )
-    return write_report(config, tables, cells, pretrain_minutes)
+    row_minutes: dict[str, float] = {}
+    for (name, _), minutes in pretrain_minutes.items():
+        row_minutes[name] = row_minutes.get(name, 0.0) + minutes
+    return write_report(config, tables, cells, row_minutes)
+
+
+def _pretrained(pretrain: Pretrain, options: tuple[str, ...], seed: int, run_dir: Path) -> float:
+    """The minutes a row's pretraining took, run once (kept as ablation.json in its run).
+
+    Until that file is written the pretraining is unfinished, even with checkpoints: a killed
+    ablation calls it again, and the real one resumes from its last epoch.
+    """
+    path = run_dir / "ablation.json"
+    if not path.exists():
+        began = time.perf_counter()
+        pretrain(options, seed, run_dir)
+        path.write_text(json.dumps({"minutes": (time.perf_counter() - began) / 60}))
+    return json.loads(path.read_text())["minutes"]
 
 
 def _cached(
@@ -392,9 +404,22 @@ def c2p_data(*args: object) -> None:
         raise RuntimeError(f"{shlex.join(command)} failed: {result.stderr.strip()[-500:]}")
 
 
-def prepare_store(store: Path, quick: bool, echo=print) -> Path:
-    """The store with every view set the rows read: a tiny synth-hoi made here for --quick,
-    the missing view sets rendered (8 views each) into any other."""
+def view_sets_read(tables: tuple[str, ...]) -> list[str]:
+    """The view sets the rows of these tables pretrain on: the default sweep, and those a row
+    names with data.view_set (so an ablation of table 1 alone renders no other)."""
+    named = {"sweep"}
+    for table in TABLES:
+        for row in table.rows if table.title in tables else ():
+            for option in ROWS[row].pretrain or ():
+                key, _, value = option.partition("=")
+                if key == "data.view_set":
+                    named.add(value)
+    return [name for name in VIEW_SETS if name in named]
+
+
+def prepare_store(store: Path, quick: bool, view_sets: list[str], echo=print) -> Path:
+    """The store with the view sets the rows read: a tiny synth-hoi made here for --quick,
+    the missing ones rendered (8 views each) into any other."""
     from c2p4d.pipeline.store import Store
 
     if quick and not store.exists():
@@ -403,10 +428,10 @@ def prepare_store(store: Path, quick: bool, echo=print) -> Path:
                  "--points", 256)  # fmt: skip
         store = store.parent / "synth-hoi.zarr"
     have = Store.open(store).view_sets()
-    for name, args in VIEW_SETS.items():
+    for name in view_sets:
         if name not in have:
             echo(f"rendering view set {name!r} into {store}")
-            c2p_data("partial-views", store, "--views", 2 if quick else 8, *args)
+            c2p_data("partial-views", store, "--views", 2 if quick else 8, *VIEW_SETS[name])
     return store
 
 
@@ -422,9 +447,13 @@ def real_runs(config: AblationConfig, store: Path, progress: bool) -> tuple[Pret
     def pretrain_row(options: tuple[str, ...], seed: int, run_dir: Path) -> None:
         settings = [f"data.store={store}", f"optim.epochs={config.pretrain_epochs}", f"seed={seed}"]
         base = preset(config.preset, config.task)  # the trunk the task's fine-tuning builds
+        resume = (run_dir / "checkpoints" / "latest.json").is_file()
+        if not resume:  # killed before its first epoch ended, or never started
+            shutil.rmtree(run_dir, ignore_errors=True)
         pretrain(
             override(base, [*settings, *config.pretrain_options, *options]),
             run_dir,
+            resume=resume,
             progress=progress,
         )
 

@@ -356,8 +356,8 @@ def evaluate(run: Path, png: bool, device: str, workers: int | None, no_progress
     "--store",
     type=click.Path(path_type=Path),
     help="A store with the task's labels. Default: the task's, as finetune (with --quick, a "
-    "tiny synth-hoi made in OUT). Missing view sets (sweep, random, sweep-pixel) are rendered "
-    "into it.",
+    "tiny synth-hoi made in OUT). The view sets the chosen tables read and it lacks are "
+    "rendered into it (sweep; random for table 4, sweep-pixel for table 6).",
 )
 @click.option("--out", type=click.Path(path_type=Path), default=Path("ablation"), show_default=True)
 @click.option("--seeds", type=int, default=3, show_default=True)
@@ -421,7 +421,12 @@ def ablation(
         pretrain_epochs, finetune_epochs = 1, 1
         pretrain_options = (*experiment.QUICK_PRETRAIN, *pretrain_options)
         finetune_options = (*experiment.QUICK_FINETUNE, *finetune_options)
-    store = experiment.prepare_store(store or default_store(task, Path("data")), quick, click.echo)
+    store = experiment.prepare_store(
+        store or default_store(task, Path("data")),
+        quick,
+        experiment.view_sets_read(titles),
+        click.echo,
+    )
     try:
         config = experiment.AblationConfig(
             store=str(store),

@@ -14,6 +14,7 @@ from c2p4d.train.ablation import (
     draws_per_sequence,
     run,
     slug,
+    view_sets_read,
 )
 from c2p4d.train.config import ConfigError
 
@@ -45,7 +46,7 @@ def fake_runs(calls, metrics=ACTSEG, score="accuracy"):
 
     def pretrain(options, seed, run_dir):
         calls.append(("pretrain", options, seed))
-        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         (run_dir / "checkpoints" / "latest.json").write_text("{}")
 
     def finetune(init, labels, seed, run_dir):
@@ -83,6 +84,31 @@ def test_every_cell_and_claim_from_seeds(tmp_path):
     calls.clear()
     run(config, *fake_runs(calls), echo=lambda line: None)  # a rerun resumes: nothing redone
     assert calls == []
+
+
+def test_a_pretraining_killed_after_a_checkpoint_is_resumed_not_taken_as_done(tmp_path):
+    calls = []
+    pretrain, finetune = fake_runs(calls)
+
+    def killed_after_its_first_epoch(options, seed, run_dir):
+        pretrain(options, seed, run_dir)  # leaves a checkpoint, as a real epoch does
+        if options == () and seed == 1:
+            raise KeyboardInterrupt
+
+    config = AblationConfig(
+        store="s", out=str(tmp_path), seeds=2, labels=(10,), tables=(TABLES[1].title,)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run(config, killed_after_its_first_epoch, finetune, echo=lambda line: None)
+    calls.clear()
+    run(config, pretrain, finetune, echo=lambda line: None)
+    assert [c for c in calls if c[0] == "pretrain"] == [
+        ("pretrain", (), 1),  # C2P seed 1 again; seed 0 had finished
+        ("pretrain", ("c2p.distillation=c2c",), 0),
+        ("pretrain", ("c2p.distillation=c2c",), 1),
+        ("pretrain", ("c2p.distillation=p2p",), 0),
+        ("pretrain", ("c2p.distillation=p2p",), 1),
+    ]
 
 
 def test_another_task_is_compared_on_its_own_score(tmp_path):
@@ -145,3 +171,10 @@ def test_some_tables_only(tmp_path):
     assert (
         result.returncode == 1 and "--tables '1,9': expected numbers from 1 to 7" in result.stderr
     )
+
+
+def test_only_the_view_sets_the_chosen_tables_read_are_rendered():
+    titles = [t.title for t in TABLES]
+    assert view_sets_read((titles[0], titles[4])) == ["sweep"]
+    assert view_sets_read((titles[3],)) == ["sweep", "random"]
+    assert view_sets_read(tuple(titles)) == ["sweep", "random", "sweep-pixel"]
