@@ -29,6 +29,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from c2p4d.train.config import method_options  # noqa: E402
 from c2p4d.train.tasks import TASKS  # noqa: E402
 
 # A row that reads no points: each frame takes the most frequent action at its index among the
@@ -50,8 +51,8 @@ ROWS = {
     for row in (
         Row("scratch", None),
         Row("C2P", ()),
-        Row("VideoMAE", ("method=videomae",)),
-        Row("STRL", ("method=strl",)),
+        Row("VideoMAE", method_options("videomae")),
+        Row("STRL", method_options("strl")),
         Row("C2C", ("c2p.distillation=c2c",)),
         Row("P2P", ("c2p.distillation=p2p",)),
         Row("symmetric teacher", ("c2p.teacher_arch=symmetric",)),

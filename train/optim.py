@@ -1,4 +1,5 @@
-"""SGD and its per-iteration schedule: linear warm-up, then flat, cosine or step decay."""
+"""The optimiser (SGD as the reference code, or AdamW as the MAE family) and its per-iteration
+schedule: linear warm-up, then flat, cosine or step decay."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import torch
 from torch import nn
 
 
-def sgd(
+def build_optimizer(
     model: nn.Module,
+    kind: str,
     lr: float,
     momentum: float,
     weight_decay: float,
@@ -18,18 +20,20 @@ def sgd(
     slow: Iterable[nn.Module] = (),
     slow_factor: float = 1.0,
 ) -> torch.optim.Optimizer:
-    """SGD over the parameters that train: those of `slow` (a pretrained trunk being fine-tuned)
-    at lr x slow_factor, in a second parameter group; the rest at lr, in the first. At factor 1
-    there is one group, as before the option existed, so older checkpoints resume."""
+    """SGD or AdamW (`kind`) over the parameters that train: those of `slow` (a pretrained trunk
+    being fine-tuned) at lr x slow_factor, in a second parameter group; the rest at lr, in the
+    first. At factor 1 there is one group, as before the option existed, so older checkpoints
+    resume. AdamW ignores momentum (its betas are torch's)."""
     held = {id(p) for module in slow for p in module.parameters()} if slow_factor != 1 else set()
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in trainable if id(p) not in held], "lr": lr},
         {"params": [p for p in trainable if id(p) in held], "lr": lr * slow_factor},
     ]
-    return torch.optim.SGD(
-        [g for g in groups if g["params"]], lr=lr, momentum=momentum, weight_decay=weight_decay
-    )
+    groups = [g for g in groups if g["params"]]
+    if kind == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 def warmup_schedule(

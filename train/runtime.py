@@ -17,7 +17,7 @@ from tqdm import tqdm
 from c2p4d.train import checkpoint
 from c2p4d.train.config import ConfigError, OptimConfig, from_dict, to_dict
 from c2p4d.train.data import ClipDataset
-from c2p4d.train.optim import sgd, warmup_schedule
+from c2p4d.train.optim import build_optimizer, warmup_schedule
 
 
 class TrainingError(RuntimeError):
@@ -59,10 +59,11 @@ def optimiser(
     slow: Iterable[nn.Module] = (),
     slow_factor: float = 1.0,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """SGD over the parameters that train (those of `slow` at lr x slow_factor), and its
-    per-iteration schedule."""
-    optimizer = sgd(
+    """The optimiser over the parameters that train (those of `slow` at lr x slow_factor), and
+    its per-iteration schedule."""
+    optimizer = build_optimizer(
         model,
+        optim.optimizer,
         optim.lr,
         optim.momentum,
         optim.weight_decay,

@@ -31,7 +31,7 @@ from c2p4d.train.config import (
 )
 from c2p4d.train.evaluate import evaluate_run
 from c2p4d.train.finetune import build_model, finetune, load_init, trunk_modules
-from c2p4d.train.optim import sgd
+from c2p4d.train.optim import build_optimizer
 from c2p4d.train.tasks import TASKS, labelled_sequences
 
 # A narrow trunk on clips of 128 points: seconds per epoch on 2 cores.
@@ -252,7 +252,9 @@ def test_freeze_leaves_the_trunk_unchanged(stores, tmp_path):
 def first_step(config, factor: float) -> tuple[dict, dict]:
     """Trunk and head parameters after one SGD step of the same loss at trunk factor `factor`."""
     model = build_model(config, 5)
-    optimizer = sgd(model, 0.05, 0.9, 1e-4, slow=trunk_modules(model), slow_factor=factor)
+    optimizer = build_optimizer(
+        model, "sgd", 0.05, 0.9, 1e-4, slow=trunk_modules(model), slow_factor=factor
+    )
     for p in model.parameters():
         p.grad = torch.ones_like(p)
     optimizer.step()

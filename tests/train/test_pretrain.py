@@ -17,8 +17,9 @@ from support import c2p_data
 
 from c2p4d.models.p4dconv import P4DConv
 from c2p4d.pipeline.store import Store
+from c2p4d.train import runtime
 from c2p4d.train.checkpoint import load_latest
-from c2p4d.train.config import override, preset
+from c2p4d.train.config import ConfigError, method_options, override, preset
 from c2p4d.train.loop import pretrain
 
 # A trunk of ~40k parameters on 8-frame clips of 128 points: seconds per epoch on 2 cores.
@@ -217,12 +218,19 @@ def test_two_ddp_processes_share_the_data_and_end_with_the_same_weights(store, t
         assert torch.equal(value, weights[1][key]), key
 
 
-@pytest.mark.parametrize("method", ["videomae", "strl"])
-def test_baselines_pretrain_the_same_trunk(store, tmp_path, method):
-    config = tiny_config(store, f"method={method}", "optim.epochs=1", "probe.every=0")
+def test_an_unknown_optimiser_is_one_error_naming_the_choices():
+    with pytest.raises(ConfigError, match="optim.optimizer='adam' is not one of: sgd, adamw"):
+        override(preset("small"), ["optim.optimizer=adam"])
+
+
+@pytest.mark.parametrize("method, optimizer", [("videomae", "adamw"), ("strl", "sgd")])
+def test_baselines_pretrain_the_same_trunk(store, tmp_path, method, optimizer):
+    config = tiny_config(store, *method_options(method), "optim.epochs=1", "probe.every=0")
     summary = pretrain(config, tmp_path, progress=False)
     saved = load_latest(tmp_path)
     assert torch.isfinite(torch.tensor(summary.loss)) and saved.meta["config"]["method"] == method
+    assert saved.meta["config"]["optim"]["optimizer"] == optimizer  # VideoMAE's is MAE's
+    assert type(runtime.optimiser(summary.model, config.optim, 1)[0]).__name__.lower() == optimizer
     student = {k for k in saved.weights if k.startswith("student.")}
     c2p_run = pretrain(tiny_config(store, "optim.epochs=1", "probe.every=0"), tmp_path / "c2p")
     assert student == {k for k in c2p_run.model.state_dict() if k.startswith("student.")}
