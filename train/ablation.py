@@ -137,7 +137,8 @@ class AblationConfig:
 
 # (row pretraining options, seed, run dir) -> None and (init run or None, labels, seed, run dir)
 # -> test metrics: what the ablation needs of pretraining and fine-tuning, injected so the
-# runner is testable and the CLI wires the real ones.
+# runner is testable and the CLI wires the real ones. Pretrain is called again on a run dir it
+# left unfinished (a killed ablation) and continues it from its checkpoints if it can.
 Pretrain = Callable[[tuple[str, ...], int, Path], None]
 Finetune = Callable[[Path | None, int, int, Path], dict[str, float]]
 
