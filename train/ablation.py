@@ -29,7 +29,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from c2p4d.train.config import method_options  # noqa: E402
+from c2p4d.train.config import ConfigError, method_options  # noqa: E402
 from c2p4d.train.tasks import TASKS  # noqa: E402
 
 # A row that reads no points: each frame takes the most frequent action at its index among the
@@ -166,6 +166,7 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
     """Every table's cells, then the report; returns the report's path."""
     out = Path(config.out)
     runs = out / "runs"
+    keep_settings(config, runs)
     tables = [t for t in TABLES if t.title in config.tables]
     cells: dict[tuple[str, int], Cell] = {}
     pretrain_minutes: dict[tuple[str, int], float] = {}  # (row, seed) -> minutes
@@ -204,6 +205,49 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
     for (name, _), minutes in pretrain_minutes.items():
         row_minutes[name] = row_minutes.get(name, 0.0) + minutes
     return write_report(config, tables, cells, row_minutes)
+
+
+def run_settings(config: AblationConfig) -> dict[str, dict]:
+    """What the kept runs depend on, by kind of run (seeds, label shares and tables only add
+    runs, so they may change between calls)."""
+    return {
+        "pretraining": {
+            "store": str(Path(config.store).resolve()),
+            "task": config.task,
+            "preset": config.preset,
+            "epochs": config.pretrain_epochs,
+            "options": list(config.pretrain_options),
+        },
+        "fine-tuning": {
+            "epochs": config.finetune_epochs,
+            "options": list(config.finetune_options),
+            "equal_steps": config.equal_steps,
+        },
+    }
+
+
+def keep_settings(config: AblationConfig, runs: Path) -> None:
+    """Record the runs' settings in RUNS/settings.json, or refuse to resume runs made with other
+    ones: their cells would silently mix with the new settings'."""
+    path = runs / "settings.json"
+    settings = run_settings(config)
+    if path.exists():
+        kept = json.loads(path.read_text())
+        for kind, values in settings.items():
+            changed = {k: v for k, v in values.items() if kept.get(kind, {}).get(k) != v}
+            if changed:
+                was = {k: kept.get(kind, {}).get(k) for k in changed}
+                hint = (
+                    f" (to reuse the pretrainings, copy {runs / 'pretrain'} to its runs/pretrain)"
+                    if kind == "fine-tuning"
+                    else ""
+                )
+                raise ConfigError(
+                    f"{runs}: its runs were made with other {kind} settings ({was}, now "
+                    f"{changed}); choose another --out{hint}"
+                )
+    runs.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2) + "\n")
 
 
 def _pretrained(pretrain: Pretrain, options: tuple[str, ...], seed: int, run_dir: Path) -> float:

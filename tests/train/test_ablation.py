@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -109,6 +110,27 @@ def test_a_pretraining_killed_after_a_checkpoint_is_resumed_not_taken_as_done(tm
         ("pretrain", ("c2p.distillation=p2p",), 0),
         ("pretrain", ("c2p.distillation=p2p",), 1),
     ]
+
+
+def test_runs_made_with_other_settings_are_not_resumed(tmp_path):
+    table = (TABLES[1].title,)
+    config = AblationConfig(store="s", out=str(tmp_path), seeds=1, labels=(10,), tables=table)
+    run(config, *fake_runs([]), echo=lambda line: None)
+    calls = []
+    more = replace(config, seeds=2, labels=(10, 100), tables=(TABLES[0].title, *table))
+    run(more, *fake_runs(calls), echo=lambda line: None)  # more cells: the kept ones reused
+    assert ("pretrain", (), 0) not in calls and ("pretrain", (), 1) in calls
+    for changed, kind in [
+        ({"finetune_options": ("optim.optimizer=adamw",)}, "fine-tuning"),
+        ({"finetune_epochs": 9}, "fine-tuning"),
+        ({"pretrain_options": ("data.points=256",)}, "pretraining"),
+        ({"store": "another"}, "pretraining"),
+    ]:
+        calls.clear()
+        with pytest.raises(ConfigError, match=f"other {kind} settings") as error:
+            run(replace(config, **changed), *fake_runs(calls), echo=lambda line: None)
+        assert str(tmp_path / "runs") in str(error.value) and calls == []
+        assert next(iter(changed)).split("_")[-1] in str(error.value)  # names what changed
 
 
 def test_another_task_is_compared_on_its_own_score(tmp_path):
