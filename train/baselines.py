@@ -110,6 +110,9 @@ class VideoMAE(nn.Module):
         self.student = student
         width = config.decoder_dim
         heads = max(1, width // 64)  # VideoMAE's decoder heads are 64 wide
+        # MAE's and Point-MAE's encoders end with a LayerNorm before the decoder; the trunk's
+        # pre-norm transformer has none.
+        self.encoder_norm = nn.LayerNorm(student.config.dim)
         self.to_decoder = nn.Linear(student.config.dim, width)
         self.mask_token = nn.Parameter(torch.randn(width) * 0.02)
         self.position = PositionEmbedding(width)
@@ -147,7 +150,7 @@ class VideoMAE(nn.Module):
         b, length, _ = tokens.shape
         visible, masked = random_masks(b, length, self.config.mask_ratio, tokens.device)
         encoded = mix(self.student.mixer, take(tokens, visible), self.student.config.emb_relu)
-        decoded = self.to_decoder(encoded)
+        decoded = self.to_decoder(self.encoder_norm(encoded))
         full = self.mask_token.to(decoded.dtype).expand(b, length, -1)
         full = full.scatter(1, visible.unsqueeze(-1).expand_as(decoded), decoded)
         out = self.norm(self.decoder(full + positions))

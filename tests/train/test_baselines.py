@@ -151,6 +151,18 @@ def test_videomae_masks_the_ratio_and_trains_the_trunk(kind):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
 
 
+def test_videomae_decodes_the_encoded_tokens_whatever_their_scale():
+    """As MAE's, the encoder's output is layer-normed before the decoder: the trunk gains
+    nothing by growing its features."""
+    model = tiny_videomae("p4-tokens")
+    batch = {"complete": clip(), "label": torch.zeros(2)}
+    torch.manual_seed(1)  # the same masks in both calls
+    plain = model(batch)["loss"]
+    model.student.mixer.register_forward_hook(lambda module, args, out: 100 * out)
+    torch.manual_seed(1)
+    assert model(batch)["loss"].item() == pytest.approx(plain.item(), rel=1e-4)
+
+
 def test_strl_views_are_shifted_sub_clips():
     torch.manual_seed(0)
     frames = torch.arange(8.0).view(1, 8, 1, 1).expand(5, 8, 4, 3)
