@@ -10,7 +10,9 @@ named terms, `update_teacher()` runs after every optimiser step, and the trunk i
   light decoder reconstructs the points of each dropped token (Chamfer distance, Point-MAE's
   target). Masking happens after the P4DConv tokeniser, the only cut the trunk offers: the
   masked tokens' features never reach the encoder, but the tokeniser's ball (radius) and
-  temporal kernel (3 frames) let visible neighbours see some of the masked points.
+  temporal kernel (3 frames) let visible neighbours see some of the masked points. VideoMAE's
+  tubes (`masking="tube"`: the same regions of space hidden in every frame) keep the previous
+  and next frames' tokens of a hidden region hidden too.
 - STRL (Huang et al. 2021), BYOL in space-time: two sub-clips of a clip at random frame offsets,
   each augmented anew; an online trunk + projector + predictor regresses a moving-average
   target's projection of the other sub-clip.
@@ -57,6 +59,31 @@ def random_masks(
     masked = min(length - 1, max(1, round(ratio * length)))
     order = torch.rand(batch, length, device=device).argsort(1)
     return order[:, masked:].sort(1).values, order[:, :masked].sort(1).values
+
+
+def tube_masks(centres: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token centres [B,T,M,3] -> (visible [B, T(M-K)], masked [B, TK]) sorted indices into
+    the clip's T*M tokens: VideoMAE's tube masking for points.
+
+    The middle frame's tokens cut space into regions (each point goes to its nearest token);
+    K = round(ratio * M) of them, drawn per clip, are hidden. In every frame the K tokens most
+    inside hidden regions (nearest a hidden centre relative to a shown one) are masked, so a
+    region stays hidden as the points move through it.
+    """
+    b, t, m, _ = centres.shape
+    if m < 2:
+        raise ValueError(f"tube masking needs at least 2 tokens per frame, got {m}")
+    k = min(m - 1, max(1, round(ratio * m)))
+    reference = centres[:, t // 2]
+    hidden = torch.zeros(b, m, dtype=torch.bool, device=centres.device)
+    hidden.scatter_(1, torch.rand(b, m, device=centres.device).argsort(1)[:, :k], True)
+    distance = torch.cdist(centres.reshape(b, t * m, 3).float(), reference.float())
+    far = distance.max() + 1
+    to_hidden = distance.masked_fill(~hidden[:, None], far).amin(-1)
+    to_shown = distance.masked_fill(hidden[:, None], far).amin(-1)
+    order = (to_hidden - to_shown).reshape(b, t, m).argsort(-1)
+    index = order + m * torch.arange(t, device=centres.device)[:, None]
+    return index[..., k:].flatten(1).sort(1).values, index[..., :k].flatten(1).sort(1).values
 
 
 def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -130,7 +157,7 @@ class VideoMAE(nn.Module):
                 f"VideoMAE: the trunk maps {clip.shape[1]} frames to {tokens.shape[1]}; build "
                 "the student with a frame-aligned config (build_student does)"
             )
-        points = self.config.points_per_token
+        points, ratio = self.config.points_per_token, self.config.mask_ratio
         if tokens.dim() == 3:  # the trunk mixes frame features: each frame is one token
             tokens = tokens.unsqueeze(2)
             centres = clip.mean(2, keepdim=True)
@@ -139,16 +166,30 @@ class VideoMAE(nn.Module):
             anchors = token_anchors(embedded)
             centres = anchors.mean(3)
             targets = neighbourhood_targets(clip, anchors, points)
+        b, t, m = tokens.shape[:3]
+        if self.config.masking == "tube" and m > 1:
+            visible, masked = tube_masks(centres, ratio)
+        else:  # a frame is one token: masking frames is all a tube could do
+            visible, masked = random_masks(b, t * m, ratio, tokens.device)
         return self.reconstruct(
-            tokens.flatten(1, 2), self.position(centres).flatten(1, 2), targets.flatten(1, 2)
+            tokens.flatten(1, 2),
+            self.position(centres).flatten(1, 2),
+            targets.flatten(1, 2),
+            visible,
+            masked,
         )
 
     def reconstruct(
-        self, tokens: torch.Tensor, positions: torch.Tensor, targets: torch.Tensor
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        targets: torch.Tensor,
+        visible: torch.Tensor,
+        masked: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        """Tokens [B,L,D], decoder positions [B,L,W], true points [B,L,Q,3] -> loss terms."""
+        """Tokens [B,L,D], decoder positions [B,L,W], true points [B,L,Q,3], the visible and
+        masked token indices [B,*] -> loss terms."""
         b, length, _ = tokens.shape
-        visible, masked = random_masks(b, length, self.config.mask_ratio, tokens.device)
         encoded = mix(self.student.mixer, take(tokens, visible), self.student.config.emb_relu)
         decoded = self.to_decoder(self.encoder_norm(encoded))
         full = self.mask_token.to(decoded.dtype).expand(b, length, -1)

@@ -1,9 +1,12 @@
 """The VideoMAE and STRL baselines: their losses by hand, masking, targets, EMA, and learning."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from c2p4d.models import build_student
 from c2p4d.train.baselines import (
@@ -17,6 +20,7 @@ from c2p4d.train.baselines import (
     neighbourhood_targets,
     random_masks,
     shifted_clips,
+    tube_masks,
 )
 from c2p4d.train.config import STRLConfig, VideoMAEConfig
 
@@ -30,8 +34,11 @@ STUDENTS = {
     "p4-tokens": ("p4transformer", "msr", {}),
     "pptr-tokens": ("pptr", "msr", {"primitives": 2}),
 }
-# Tokens per clip of 6 frames: 6 frames, or 6 x 4 anchors, or 6 x 2 primitives.
-TOKENS = {"p4-frames": 6, "pptr-frames": 6, "p4-tokens": 24, "pptr-tokens": 12}
+# Tokens masked at 0.75 in a clip of 6 frames: 4 of 6 frames (round(4.5) = 4), 18 of 6 x 4
+# anchors' tokens, 9 of 6 x 2 primitives; in tubes, in each frame 3 of 4 or 1 of 2 (one stays
+# visible).
+MASKED = {"p4-frames": 4, "pptr-frames": 4, "p4-tokens": 18, "pptr-tokens": 9}
+TUBES = {"p4-frames": 4, "pptr-frames": 4, "p4-tokens": 6 * 3, "pptr-tokens": 6 * 1}
 MAE = VideoMAEConfig(decoder_dim=16, decoder_depth=1, points_per_token=4)
 BYOL = STRLConfig(projector_hidden=32, projection_dim=8, max_shift=2, ema_momentum=0.5)
 
@@ -112,6 +119,34 @@ def test_random_masks_split_each_clip_at_the_ratio():
         random_masks(1, 1, 0.5)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    b=st.integers(1, 3),
+    t=st.integers(1, 5),
+    m=st.integers(2, 9),
+    ratio=st.floats(0.05, 0.95),
+    seed=st.integers(0, 1000),
+)
+def test_tube_masks_hide_the_same_regions_in_every_frame(b, t, m, ratio, seed):
+    torch.manual_seed(seed)
+    moving = torch.randn(b, t, m, 3)
+    still = moving[:, :1].expand(b, t, m, 3)  # the same points in every frame
+    k = min(m - 1, max(1, round(ratio * m)))
+    for centres in (moving, still):
+        visible, masked = tube_masks(centres, ratio)
+        assert masked.shape == (b, t * k) and visible.shape == (b, t * (m - k))
+        for v, h in zip(visible, masked, strict=True):
+            assert sorted(torch.cat([v, h]).tolist()) == list(range(t * m))
+            assert ((h // m).bincount(minlength=t) == k).all()  # k masked in every frame
+    per_frame = masked.reshape(b, t, k) % m  # still: each frame hides the same tokens
+    assert (per_frame == per_frame[:, :1]).all()
+
+
+def test_tube_masks_need_two_tokens_a_frame():
+    with pytest.raises(ValueError, match="at least 2 tokens per frame"):
+        tube_masks(torch.zeros(1, 3, 1, 3), 0.5)
+
+
 def test_neighbourhood_targets_are_nearest_points_about_the_token():
     # One frame of 4 points on the x axis; one token with anchor at 0, another of two anchors.
     frame = torch.tensor([0.0, 1, 3, 10])[:, None] * torch.tensor([1.0, 0, 0])
@@ -135,17 +170,17 @@ def test_frame_targets_are_an_fps_subsample_about_the_centroid():
     assert (distance.argmin(-1).sort(-1).values.diff(dim=-1) > 0).all()
 
 
+@pytest.mark.parametrize("masking, masked", [("random", MASKED), ("tube", TUBES)])
 @pytest.mark.parametrize("kind", list(STUDENTS))
-def test_videomae_masks_the_ratio_and_trains_the_trunk(kind):
-    model = tiny_videomae(kind)
+def test_videomae_masks_the_ratio_and_trains_the_trunk(kind, masking, masked):
+    model = tiny_videomae(kind, dataclasses.replace(MAE, masking=masking))
     seen = []
     model.head.register_forward_hook(lambda module, args, out: seen.append(out.shape))
     terms = model({"complete": clip(), "label": torch.zeros(2)})
     loss = terms["loss"]
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert loss.item() == pytest.approx((terms["pred2true"] + terms["true2pred"]).item())
-    masked = round(0.75 * TOKENS[kind])
-    assert seen == [(2, masked, 3 * MAE.points_per_token)]
+    assert seen == [(2, masked[kind], 3 * MAE.points_per_token)]
     loss.backward()
     for part in (model.student.encoder, model.student.mixer):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
