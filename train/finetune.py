@@ -210,7 +210,7 @@ def finetune(
         saved = checkpoint.load_latest(run_dir)
         runtime.check_resumable(saved.meta, KIND, config, run_dir, "fine-tuning")
         check_same_labels(run_dir / "labelled.txt", labelled_names)
-        start_epoch = runtime.restore(saved, model, optimizer, scheduler)
+        start_epoch = runtime.restore(saved, model, optimizer, scheduler, run_dir)
         picked = saved.meta.get("picked")
     meta = {
         "kind": KIND,

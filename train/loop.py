@@ -122,7 +122,7 @@ def pretrain(
     if resume:
         saved = checkpoint.load_latest(run_dir)
         runtime.check_resumable(saved.meta, KIND, config, run_dir, "C2P pretraining")
-        start_epoch = runtime.restore(saved, model, optimizer, scheduler)
+        start_epoch = runtime.restore(saved, model, optimizer, scheduler, run_dir)
     meta = {"kind": KIND, "config": to_dict(config), "model": to_dict(model.student.config)}
     trainable = dist.wrap(model)
     log = RunLog(run_dir, meta, main=dist.main, start_epoch=start_epoch)

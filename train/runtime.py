@@ -130,8 +130,17 @@ def restore(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LambdaLR,
+    run_dir: Path,
 ) -> int:
     """Weights, optimiser, schedule and RNG as saved; returns the epochs done."""
+    expected = model.state_dict().keys()
+    missing, unexpected = expected - saved.weights.keys(), saved.weights.keys() - expected
+    if missing or unexpected:  # saved by a c2p4d whose model had other parts
+        raise checkpoint.CheckpointError(
+            f"{run_dir}: its checkpoint does not fit this version's model (missing "
+            f"{sorted(missing) or 'nothing'}, unexpected {sorted(unexpected) or 'nothing'}); "
+            "it cannot be resumed: start the run again in another --out"
+        )
     model.load_state_dict(saved.weights)
     optimizer.load_state_dict(saved.state["optimizer"])
     scheduler.load_state_dict(saved.state["scheduler"])

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from support import c2p_data
 
 from c2p4d.models.p4dconv import P4DConv
@@ -144,6 +145,22 @@ def test_resume_refuses_other_settings(store, tmp_path):
     assert "started with other settings (c2p)" in result.stderr
     again = subprocess.run(cli(*args), capture_output=True, text=True)
     assert again.returncode == 1 and f"continue it with --resume {tmp_path}" in again.stderr
+
+
+def test_resume_refuses_a_checkpoint_of_a_model_with_other_parts(store, tmp_path):
+    """A VideoMAE run saved before its encoder norm existed: one error, no traceback."""
+    videomae = [a for o in method_options("videomae") for a in ("-o", o)]
+    args = [*options(store), *videomae, "--epochs", 2, "--no-progress", "--out", tmp_path]
+    subprocess.run(cli(*args), check=True, capture_output=True)
+    path = tmp_path / "checkpoints" / "epoch-0002.safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        header = handle.metadata()
+    older = {k: v for k, v in load_file(path).items() if not k.startswith("encoder_norm.")}
+    save_file(older, str(path), header)
+    result = subprocess.run(cli("--resume", tmp_path), capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "does not fit this version's model" in result.stderr
+    assert "encoder_norm.weight" in result.stderr and str(tmp_path) in result.stderr
 
 
 @pytest.mark.parametrize(
