@@ -220,9 +220,10 @@ json.dump(shares, open(f"{out}/shares{d.rank}.json", "w"))
 def test_two_ddp_processes_share_the_data_and_end_with_the_same_weights(store, tmp_path):
     (tmp_path / "worker.py").write_text(DDP_WORKER)
     config = [*TINY, f"data.store={store}", "optim.epochs=1", "probe.every=0"]
+    # --standalone: torchrun picks a free port, not a fixed one another job may hold
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-port", "29517", str(tmp_path / "worker.py"), str(tmp_path), *config,
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        str(tmp_path / "worker.py"), str(tmp_path), *config,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
