@@ -191,6 +191,8 @@ class VideoMAE(nn.Module):
         masked token indices [B,*] -> loss terms."""
         b, length, _ = tokens.shape
         encoded = mix(self.student.mixer, take(tokens, visible), self.student.config.emb_relu)
+        if self.config.positions_only:
+            encoded = torch.zeros_like(encoded)
         decoded = self.to_decoder(self.encoder_norm(encoded))
         full = self.mask_token.to(decoded.dtype).expand(b, length, -1)
         full = full.scatter(1, visible.unsqueeze(-1).expand_as(decoded), decoded)

@@ -206,6 +206,10 @@ class VideoMAEConfig:
     decoder_dim: int = 256
     decoder_depth: int = 2
     points_per_token: int = 32  # points each masked token (or frame) reconstructs
+    # A control, not a method: the decoder gets no encoder output, only every token's position
+    # and whether it was masked. Its loss is what positions alone reconstruct; on the gesture
+    # store it matches the full model's (DESIGN.md).
+    positions_only: bool = False
 
     def __post_init__(self) -> None:
         _check(0 < self.mask_ratio < 1, "videomae.mask_ratio must be in (0, 1)")

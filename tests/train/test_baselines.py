@@ -198,6 +198,21 @@ def test_videomae_decodes_the_encoded_tokens_whatever_their_scale():
     assert model(batch)["loss"].item() == pytest.approx(plain.item(), rel=1e-4)
 
 
+@pytest.mark.parametrize("positions_only", [False, True])
+def test_videomae_positions_only_control_reconstructs_without_the_trunk(positions_only):
+    """The control's loss is the same whatever the trunk's weights; the method's is not."""
+    model = tiny_videomae("p4-tokens", dataclasses.replace(MAE, positions_only=positions_only))
+    batch = {"complete": clip(), "label": torch.zeros(2)}
+    torch.manual_seed(1)  # the same masks in both calls
+    before = model(batch)["loss"].item()
+    with torch.no_grad():
+        for parameter in model.student.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    torch.manual_seed(1)
+    after = model(batch)["loss"].item()
+    assert (after == pytest.approx(before, rel=1e-6)) == positions_only
+
+
 def test_strl_views_are_shifted_sub_clips():
     torch.manual_seed(0)
     frames = torch.arange(8.0).view(1, 8, 1, 1).expand(5, 8, 4, 3)
