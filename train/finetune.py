@@ -2,7 +2,8 @@
 
     store -> ClipDataset (labelled clips of `labels` % of the training sequences)
           -> the task model (its trunk from a C2P pretraining checkpoint, or from scratch)
-          -> SGD with warm-up and milestones -> per-epoch val scores, checkpoints
+          -> SGD or AdamW (msr's small preset), warm-up, milestones
+          -> per-epoch val scores, checkpoints
 
 What differs between tasks (targets, store checks, scoring) comes from the task table
 (train/tasks.py). The val split picks the weights (checkpoints/best.safetensors); the test split
