@@ -190,9 +190,11 @@ class VideoMAE(nn.Module):
         """Tokens [B,L,D], decoder positions [B,L,W], true points [B,L,Q,3], the visible and
         masked token indices [B,*] -> loss terms."""
         b, length, _ = tokens.shape
-        encoded = mix(self.student.mixer, take(tokens, visible), self.student.config.emb_relu)
-        if self.config.positions_only:
-            encoded = torch.zeros_like(encoded)
+        kept = take(tokens, visible)
+        if self.config.positions_only:  # the control withholds the encoder: do not run it
+            encoded = torch.zeros_like(kept)
+        else:
+            encoded = mix(self.student.mixer, kept, self.student.config.emb_relu)
         decoded = self.to_decoder(self.encoder_norm(encoded))
         full = self.mask_token.to(decoded.dtype).expand(b, length, -1)
         full = full.scatter(1, visible.unsqueeze(-1).expand_as(decoded), decoded)
