@@ -12,6 +12,7 @@ values, settings) and OUT/*.png (data-efficiency curves, one bar chart per table
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shlex
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import matplotlib
@@ -207,10 +209,24 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
     return write_report(config, tables, cells, row_minutes)
 
 
+def code_version() -> dict[str, str]:
+    """The package's version and a digest of the sources of its layers (kernels, models,
+    pipeline, train): kept runs are only comparable with runs of the same code, and a version
+    number does not change while the code is edited."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.blake2b(digest_size=8)
+    for layer in ("kernels", "models", "pipeline", "train"):
+        for path in sorted((package / layer).rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return {"version": version("c2p4d"), "sources": digest.hexdigest()}
+
+
 def run_settings(config: AblationConfig) -> dict[str, dict]:
     """What the kept runs depend on, by kind of run (seeds, label shares and tables only add
     runs, so they may change between calls)."""
     return {
+        "code": code_version(),
         "pretraining": {
             "store": str(Path(config.store).resolve()),
             "task": config.task,
@@ -228,7 +244,7 @@ def run_settings(config: AblationConfig) -> dict[str, dict]:
 
 def keep_settings(config: AblationConfig, runs: Path) -> None:
     """Record the runs' settings in RUNS/settings.json, or refuse to resume runs made with other
-    ones: their cells would silently mix with the new settings'."""
+    ones (or by other code): their cells would silently mix with the new settings'."""
     path = runs / "settings.json"
     settings = run_settings(config)
     if path.exists():
@@ -237,11 +253,13 @@ def keep_settings(config: AblationConfig, runs: Path) -> None:
             changed = {k: v for k, v in values.items() if kept.get(kind, {}).get(k) != v}
             if changed:
                 was = {k: kept.get(kind, {}).get(k) for k in changed}
-                hint = (
-                    f" (to reuse the pretrainings, copy {runs / 'pretrain'} to its runs/pretrain)"
-                    if kind == "fine-tuning"
-                    else ""
-                )
+                hint = {
+                    "code": f" (or move {path} aside to reuse its runs knowingly)",
+                    "fine-tuning": (
+                        f" (to reuse the pretrainings, copy {runs / 'pretrain'} to its "
+                        "runs/pretrain)"
+                    ),
+                }.get(kind, "")
                 raise ConfigError(
                     f"{runs}: its runs were made with other {kind} settings ({was}, now "
                     f"{changed}); choose another --out{hint}"
@@ -318,6 +336,7 @@ def write_report(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "c2p-train ablation " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    code = code_version()
     lines = [
         "# C2P ablation (reduced scale)",
         "",
@@ -333,7 +352,8 @@ def write_report(
         + ". Test split metrics, mean ± std over seeds; the label share is of the training "
         "sequences.",
         "",
-        f"Re-run: `{command or 'c2p-train ablation'}`",
+        f"Re-run: `{command or 'c2p-train ablation'}` (c2p4d {code['version']}, sources "
+        f"{code['sources']})",
         "",
         f"## Claims (test {config.score}, at {config.ablation_labels} % of the labels)",
         "",
@@ -356,6 +376,7 @@ def write_report(
     report.write_text("\n".join(lines) + "\n")
     results = {
         "config": asdict(config),
+        "code": code,
         "cells": [
             {
                 "row": c.row,

@@ -12,6 +12,7 @@ from c2p4d.train.ablation import (
     PRIOR,
     TABLES,
     AblationConfig,
+    code_version,
     draws_per_sequence,
     run,
     slug,
@@ -131,6 +132,28 @@ def test_runs_made_with_other_settings_are_not_resumed(tmp_path):
             run(replace(config, **changed), *fake_runs(calls), echo=lambda line: None)
         assert str(tmp_path / "runs") in str(error.value) and calls == []
         assert next(iter(changed)).split("_")[-1] in str(error.value)  # names what changed
+
+
+def test_runs_made_by_other_code_are_not_resumed(tmp_path):
+    config = AblationConfig(
+        store="s", out=str(tmp_path), seeds=1, labels=(10,), tables=(TABLES[1].title,)
+    )
+    run(config, *fake_runs([]), echo=lambda line: None)
+    settings = tmp_path / "runs" / "settings.json"
+    kept = json.loads(settings.read_text())
+    assert kept["code"] == code_version()
+    assert json.loads((tmp_path / "results.json").read_text())["code"] == code_version()
+    assert code_version()["sources"] in (tmp_path / "report.md").read_text()
+    for older in ({**kept["code"], "sources": "0" * 16}, None):  # edited code; before the check
+        if older is None:
+            kept.pop("code")
+        else:
+            kept["code"] = older
+        settings.write_text(json.dumps(kept))
+        calls = []
+        with pytest.raises(ConfigError, match="other code settings.*sources") as error:
+            run(config, *fake_runs(calls), echo=lambda line: None)
+        assert str(settings) in str(error.value) and calls == []  # names the way to reuse them
 
 
 def test_another_task_is_compared_on_its_own_score(tmp_path):
