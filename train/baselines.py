@@ -12,7 +12,9 @@ named terms, `update_teacher()` runs after every optimiser step, and the trunk i
   masked tokens' features never reach the encoder, but the tokeniser's ball (radius) and
   temporal kernel (3 frames) let visible neighbours see some of the masked points. VideoMAE's
   tubes (`masking="tube"`: the same regions of space hidden in every frame) keep the previous
-  and next frames' tokens of a hidden region hidden too.
+  and next frames' tokens of a hidden region hidden too. Hidden tokens' places reach the decoder
+  and on one body nearly answer the reconstruction; `masking="frames"` hides whole frames, places
+  and all, and reconstructs each from the visible frames.
 - STRL (Huang et al. 2021), BYOL in space-time: two sub-clips of a clip at random frame offsets,
   each augmented anew; an online trunk + projector + predictor regresses a moving-average
   target's projection of the other sub-clip.
@@ -158,14 +160,20 @@ class VideoMAE(nn.Module):
                 "the student with a frame-aligned config (build_student does)"
             )
         points, ratio = self.config.points_per_token, self.config.mask_ratio
-        if tokens.dim() == 3:  # the trunk mixes frame features: each frame is one token
+        per_frame = tokens.dim() == 3  # the trunk mixes frame features: each frame is one token
+        if per_frame:
             tokens = tokens.unsqueeze(2)
             centres = clip.mean(2, keepdim=True)
-            targets = frame_targets(clip, points)
         else:
             anchors = token_anchors(embedded)
             centres = anchors.mean(3)
-            targets = neighbourhood_targets(clip, anchors, points)
+        if self.config.masking == "frames":
+            return self.hide_frames(tokens, centres, frame_targets(clip, points))
+        targets = (
+            frame_targets(clip, points)
+            if per_frame
+            else neighbourhood_targets(clip, anchors, points)
+        )
         b, t, m = tokens.shape[:3]
         if self.config.masking == "tube" and m > 1:
             visible, masked = tube_masks(centres, ratio)
@@ -174,9 +182,38 @@ class VideoMAE(nn.Module):
         return self.reconstruct(
             tokens.flatten(1, 2),
             self.position(centres).flatten(1, 2),
-            targets.flatten(1, 2),
+            take(targets.flatten(1, 2), masked),
             visible,
             masked,
+        )
+
+    def hide_frames(
+        self, tokens: torch.Tensor, centres: torch.Tensor, targets: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Tokens [B,T,M,D] at centres [B,T,M,3], each frame's points [B,T,1,Q,3] -> loss
+        terms of reconstructing whole hidden frames.
+
+        Hidden frames leave no token behind: one query a frame stands in for them, placed in
+        time only, and it reconstructs the frame's points about their centroid. Token masking
+        hands the decoder every hidden token's place, and on one body the anchors outline the
+        shape the patches lie on (DESIGN.md); here only the visible frames' places are given.
+        """
+        b, t, m, width = tokens.shape
+        shown, hidden = random_masks(b, t, self.config.mask_ratio, tokens.device)
+        when = self.position(torch.zeros_like(centres[:, :, :1]))  # (0, 0, 0, t)
+        positions = torch.cat(
+            [take(self.position(centres), shown).flatten(1, 2), take(when, hidden).flatten(1, 2)],
+            1,
+        )
+        seen = shown.shape[1] * m
+        queries = tokens.new_zeros(b, hidden.shape[1], width)  # replaced by the mask token
+        order = torch.arange(positions.shape[1], device=tokens.device).expand(b, -1)
+        return self.reconstruct(
+            torch.cat([take(tokens, shown).flatten(1, 2), queries], 1),
+            positions,
+            take(targets, hidden).flatten(1, 2),
+            order[:, :seen],
+            order[:, seen:],
         )
 
     def reconstruct(
@@ -187,8 +224,8 @@ class VideoMAE(nn.Module):
         visible: torch.Tensor,
         masked: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        """Tokens [B,L,D], decoder positions [B,L,W], true points [B,L,Q,3], the visible and
-        masked token indices [B,*] -> loss terms."""
+        """Tokens [B,L,D], decoder positions [B,L,W], the masked tokens' true points [B,K,Q,3],
+        the visible and masked token indices [B,*] -> loss terms."""
         b, length, _ = tokens.shape
         kept = take(tokens, visible)
         if self.config.positions_only:  # the control withholds the encoder: do not run it
@@ -200,7 +237,7 @@ class VideoMAE(nn.Module):
         full = full.scatter(1, visible.unsqueeze(-1).expand_as(decoded), decoded)
         out = self.norm(self.decoder(full + positions))
         predicted = self.head(take(out, masked)).unflatten(-1, (-1, 3))
-        to_true, to_predicted = nearest_squared(predicted.float(), take(targets, masked))
+        to_true, to_predicted = nearest_squared(predicted.float(), targets)
         loss = (to_true + to_predicted).mean()
         return {"loss": loss, "pred2true": to_true.mean(), "true2pred": to_predicted.mean()}
 

@@ -200,8 +200,9 @@ class VideoMAEConfig:
     a frame-mixing trunk), encode the visible ones, reconstruct the masked ones' points."""
 
     mask_ratio: float = 0.75
-    # random tokens, or VideoMAE's tubes (the same regions hidden in every frame), which
-    # fine-tuned 14.5 points lower on the gesture store (DESIGN.md)
+    # random tokens; VideoMAE's tubes (the same regions hidden in every frame), which
+    # fine-tuned 14.5 points lower on the gesture store; or whole frames, whose tokens' places
+    # are hidden too, so that positions do not give the answer away (DESIGN.md)
     masking: str = "random"
     decoder_dim: int = 256
     decoder_depth: int = 2
@@ -213,7 +214,7 @@ class VideoMAEConfig:
 
     def __post_init__(self) -> None:
         _check(0 < self.mask_ratio < 1, "videomae.mask_ratio must be in (0, 1)")
-        _choice("videomae.masking", self.masking, ("tube", "random"))
+        _choice("videomae.masking", self.masking, ("tube", "random", "frames"))
         _check(self.decoder_dim >= 1 and self.decoder_depth >= 1, "videomae decoder sizes >= 1")
         _check(self.points_per_token >= 1, "videomae.points_per_token must be >= 1")
 

@@ -39,6 +39,7 @@ STUDENTS = {
 # visible).
 MASKED = {"p4-frames": 4, "pptr-frames": 4, "p4-tokens": 18, "pptr-tokens": 9}
 TUBES = {"p4-frames": 4, "pptr-frames": 4, "p4-tokens": 6 * 3, "pptr-tokens": 6 * 1}
+FRAMES = dict.fromkeys(STUDENTS, 4)  # whole frames: one query for each of 4 hidden frames
 MAE = VideoMAEConfig(decoder_dim=16, decoder_depth=1, points_per_token=4)
 BYOL = STRLConfig(projector_hidden=32, projection_dim=8, max_shift=2, ema_momentum=0.5)
 
@@ -170,7 +171,9 @@ def test_frame_targets_are_an_fps_subsample_about_the_centroid():
     assert (distance.argmin(-1).sort(-1).values.diff(dim=-1) > 0).all()
 
 
-@pytest.mark.parametrize("masking, masked", [("random", MASKED), ("tube", TUBES)])
+@pytest.mark.parametrize(
+    "masking, masked", [("random", MASKED), ("tube", TUBES), ("frames", FRAMES)]
+)
 @pytest.mark.parametrize("kind", list(STUDENTS))
 def test_videomae_masks_the_ratio_and_trains_the_trunk(kind, masking, masked):
     model = tiny_videomae(kind, dataclasses.replace(MAE, masking=masking))
@@ -211,6 +214,26 @@ def test_videomae_positions_only_control_reconstructs_without_the_trunk(position
     torch.manual_seed(1)
     after = model(batch)["loss"].item()
     assert (after == pytest.approx(before, rel=1e-6)) == positions_only
+
+
+@pytest.mark.parametrize("masking", ["random", "frames"])
+def test_videomae_hidden_frames_give_the_decoder_no_place_of_theirs(masking):
+    """With the encoder withheld, what reaches the decoder is places: moving the hidden
+    frames' points changes its reconstruction under token masking, not under frame masking."""
+    config = dataclasses.replace(MAE, masking=masking, positions_only=True)
+    model = tiny_videomae("p4-tokens", config)
+    torch.manual_seed(1)
+    _, hidden = random_masks(2, 6, MAE.mask_ratio)  # the frames forward will hide
+    seen = []
+    model.head.register_forward_hook(lambda module, args, out: seen.append(out))
+    frames = clip()
+    moved = frames.clone()
+    for row, index in enumerate(hidden):
+        moved[row, index] = frames[row, index].flip(1) * 2 + 1
+    for points in (frames, moved):
+        torch.manual_seed(1)
+        model({"complete": points, "label": torch.zeros(2)})
+    assert torch.equal(seen[0], seen[1]) == (masking == "frames")
 
 
 def test_strl_views_are_shifted_sub_clips():
