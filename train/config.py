@@ -202,7 +202,8 @@ class VideoMAEConfig:
     mask_ratio: float = 0.75
     # random tokens; VideoMAE's tubes (the same regions hidden in every frame), which
     # fine-tuned 14.5 points lower on the gesture store; or whole frames, whose tokens' places
-    # are hidden too, so that positions do not give the answer away (DESIGN.md)
+    # are hidden too, which on that store reconstruct no better than the positions-only
+    # control either (DESIGN.md)
     masking: str = "random"
     decoder_dim: int = 256
     decoder_depth: int = 2
