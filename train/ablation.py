@@ -168,7 +168,7 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
     """Every table's cells, then the report; returns the report's path."""
     out = Path(config.out)
     runs = out / "runs"
-    keep_settings(config, runs)
+    code = keep_settings(config, runs)["code"]
     tables = [t for t in TABLES if t.title in config.tables]
     cells: dict[tuple[str, int], Cell] = {}
     pretrain_minutes: dict[tuple[str, int], float] = {}  # (row, seed) -> minutes
@@ -206,7 +206,7 @@ def run(config: AblationConfig, pretrain: Pretrain, finetune: Finetune, echo=pri
     row_minutes: dict[str, float] = {}
     for (name, _), minutes in pretrain_minutes.items():
         row_minutes[name] = row_minutes.get(name, 0.0) + minutes
-    return write_report(config, tables, cells, row_minutes)
+    return write_report(config, tables, cells, row_minutes, code)
 
 
 def code_version() -> dict[str, str]:
@@ -242,9 +242,10 @@ def run_settings(config: AblationConfig) -> dict[str, dict]:
     }
 
 
-def keep_settings(config: AblationConfig, runs: Path) -> None:
-    """Record the runs' settings in RUNS/settings.json, or refuse to resume runs made with other
-    ones (or by other code): their cells would silently mix with the new settings'."""
+def keep_settings(config: AblationConfig, runs: Path) -> dict[str, dict]:
+    """Record the runs' settings in RUNS/settings.json and return them, or refuse to resume runs
+    made with other ones (or by other code): their cells would silently mix with the new
+    settings'."""
     path = runs / "settings.json"
     settings = run_settings(config)
     if path.exists():
@@ -266,6 +267,7 @@ def keep_settings(config: AblationConfig, runs: Path) -> None:
                 )
     runs.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2) + "\n")
+    return settings
 
 
 def _pretrained(pretrain: Pretrain, options: tuple[str, ...], seed: int, run_dir: Path) -> float:
@@ -332,11 +334,12 @@ def write_report(
     tables: list[Table],
     cells: dict[tuple[str, int], Cell],
     pretrain_minutes: dict[str, float],
+    code: dict[str, str],
 ) -> Path:
+    """The report, results.json and charts; `code` is the code version the runs were made by."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "c2p-train ablation " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-    code = code_version()
     lines = [
         "# C2P ablation (reduced scale)",
         "",
