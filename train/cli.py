@@ -251,7 +251,11 @@ def cluster_pretrain(
     "starts the model. Default: from scratch.",
 )
 @click.option("--labels", type=float, help="Percent of the training sequences with labels.")
-@click.option("--freeze", is_flag=True, help="Train the head alone (a linear probe).")
+@click.option(
+    "--freeze",
+    is_flag=True,
+    help="Train the head alone on the frozen trunk (its MLP, not a linear probe).",
+)
 @click.option(
     "--trunk-lr",
     type=float,

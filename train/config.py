@@ -463,7 +463,7 @@ class EvalConfig:
 class FinetuneConfig:
     """A task model (`model.task`) trained on labelled clips, from scratch or from a pretrained
     trunk (`init`: a pretraining run or its .safetensors), on `labels` % of the training
-    sequences. `freeze` trains the head alone on the frozen trunk (a linear probe);
+    sequences. `freeze` trains the task's head alone on the frozen trunk (an MLP probe);
     `trunk_lr` < 1 fine-tunes the trunk more gently than the new head, the usual remedy when
     the head's first, random gradients would wash out what pretraining learned."""
 

@@ -239,7 +239,7 @@ def finetune(
         dataset.set_epoch(epoch)
         model.train()
         for module in frozen:
-            module.eval()  # a linear probe: BatchNorm statistics stay as loaded
+            module.eval()  # a frozen trunk: BatchNorm statistics stay as loaded
         total, clips, epoch_began = 0.0, 0, time.perf_counter()
         bar = runtime.epoch_bar(
             loader, steps_per_epoch, epoch, optim.epochs, progress and dist.main
