@@ -78,11 +78,12 @@ def test_total_weighs_geo_half_and_offsets_the_rest():
     model = tiny_c2p(window="5")
     student, teacher = clips()
     terms = model.losses(student, teacher)
-    assert set(terms) == {"loss", "geo", "t-2", "t-1", "t+1", "t+2"}
+    assert set(terms) == {"loss", "geo", "t-2", "t-1", "t+1", "t+2", "teacher"}
     time = torch.stack([terms[k] for k in ("t-2", "t-1", "t+1", "t+2")]).mean()
     assert terms["loss"].item() == pytest.approx((0.5 * terms["geo"] + 0.5 * time).item())
-    assert set(tiny_c2p(window="1").losses(student, teacher)) == {"loss", "geo"}
-    assert set(tiny_c2p(window="5-outer").losses(student, teacher)) == {"loss", "geo", "t-2", "t+2"}
+    assert set(tiny_c2p(window="1").losses(student, teacher)) == {"loss", "geo", "teacher"}
+    outer = tiny_c2p(window="5-outer").losses(student, teacher)
+    assert set(outer) == {"loss", "geo", "t-2", "t+2", "teacher"}
 
 
 def test_predictor_switches():
@@ -124,6 +125,19 @@ def test_a_teacher_without_time_tells_frames_apart_by_their_points_only():
     assert (frames[:, 1:] - frames[:, :1]).abs().amax() > 1e-3
     with pytest.raises(ConfigError, match="teacher_time=false needs the shared or EMA"):
         C2PConfig(teacher="separate", teacher_time=False)
+
+
+def test_the_teacher_gauge_is_chance_when_the_teachers_frames_are_one_feature():
+    still = clips(frames=1)[1].expand(2, 5, 32, 3)
+    blind = tiny_c2p(teacher_time=False).losses(still, still)["teacher"]
+    assert blind.item() == pytest.approx(math.log(5), abs=1e-4)
+    timed = tiny_c2p().losses(still, still)
+    frames = tiny_c2p().teacher_frames(still, None)
+    assert timed["teacher"].item() == pytest.approx(
+        frame_nce(frames, frames, torch.arange(5), 0).item(), rel=1e-6
+    )
+    assert timed["teacher"].item() < math.log(5) - 1e-3
+    assert not timed["teacher"].requires_grad
 
 
 def test_separate_teacher_is_a_p4dconv_network_of_its_own():
