@@ -44,12 +44,17 @@ class Summary:
     initial_probe: float | None
     checkpoint: Path | None
     model: torch.nn.Module = field(repr=False)
+    # C2P's "teacher" gauge, first and last epoch of this run: if it does not fall from about
+    # chance, the teacher's frames stay one feature and L_geo teaches nothing (DESIGN.md).
+    teacher: tuple[float, float] | None = None
 
     def line(self) -> str:
         probe = ""
         if self.probe is not None:
             start = "" if self.initial_probe is None else f"from {self.initial_probe:.1f} % "
             probe = f", k-NN probe {start}to {self.probe:.1f} % (chance {self.chance:.1f} %)"
+        if self.teacher is not None:
+            probe += f", teacher gauge {self.teacher[0]:.2f} to {self.teacher[1]:.2f}"
         return (
             f"pretrained {self.epochs} epochs ({self.steps} steps) in {self.seconds / 60:.1f} min: "
             f"loss {self.loss:.3f}{probe}; checkpoint {self.checkpoint}"
@@ -136,6 +141,7 @@ def pretrain(
 
     began, step = time.perf_counter(), start_epoch * steps_per_epoch
     last_path, mean_loss, result, initial = None, math.nan, None, None
+    gauges: list[float] = []
     if probe and dist.main and start_epoch == 0:
         initial = probe(model.student, device)  # the untrained trunk: what learning must beat
         if initial:
@@ -171,6 +177,8 @@ def pretrain(
         bar.close()
         means = {k: dist.mean(v / steps_per_epoch) for k, v in totals.items()}
         mean_loss = means["loss"]
+        if "teacher" in means:
+            gauges.append(means["teacher"])
         epoch_values = dict(means, clips_per_s=clips / (time.perf_counter() - epoch_began))
         if probe and dist.main and (epoch + 1) % config.probe.every == 0:
             result = probe(model.student, device)
@@ -203,4 +211,5 @@ def pretrain(
         initial_probe=initial.accuracy if initial else None,
         checkpoint=last_path,
         model=model,
+        teacher=(gauges[0], gauges[-1]) if gauges else None,
     )

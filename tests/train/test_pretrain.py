@@ -71,6 +71,9 @@ def test_a_short_pretraining_learns(store, tmp_path):
     chance = 100 * np.bincount(actions[actions >= 0]).max() / np.count_nonzero(actions >= 0)
     assert [float(r["probe_chance"]) for r in epochs] == pytest.approx([chance] * 7, abs=1e-3)
     assert summary.checkpoint.name == "epoch-0006.safetensors"
+    gauges = [float(r["teacher"]) for r in epochs[1:]]
+    assert summary.teacher == pytest.approx((gauges[0], gauges[-1]), 1e-4)
+    assert f"teacher gauge {gauges[0]:.2f} to {gauges[-1]:.2f}" in summary.line()
     for name in ("config.json", "steps.csv", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert any((tmp_path / "tensorboard").iterdir())
