@@ -173,7 +173,7 @@ class C2P(nn.Module):
         "teacher" is L_geo with the teacher's own frames as queries, without gradient: how well
         the teacher tells a clip's frames apart. Near chance (ln T for the code's loss), its
         frames are nearly one feature and L_geo has nothing to pull the student towards; on the
-        `msr` `small` trunk the asymmetric teacher stays there all run (DESIGN.md).
+        `msr` `small` trunk the asymmetric teacher is there untrained and trained (DESIGN.md).
         """
         config = self.config
         student = self.student.frame_features(student_clip, student_features)

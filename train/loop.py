@@ -49,15 +49,15 @@ class Summary:
     teacher: tuple[float, float] | None = None
 
     def line(self) -> str:
-        probe = ""
+        gauges = ""
         if self.probe is not None:
             start = "" if self.initial_probe is None else f"from {self.initial_probe:.1f} % "
-            probe = f", k-NN probe {start}to {self.probe:.1f} % (chance {self.chance:.1f} %)"
+            gauges = f", k-NN probe {start}to {self.probe:.1f} % (chance {self.chance:.1f} %)"
         if self.teacher is not None:
-            probe += f", teacher gauge {self.teacher[0]:.2f} to {self.teacher[1]:.2f}"
+            gauges += f", teacher gauge {self.teacher[0]:.2f} to {self.teacher[1]:.2f}"
         return (
             f"pretrained {self.epochs} epochs ({self.steps} steps) in {self.seconds / 60:.1f} min: "
-            f"loss {self.loss:.3f}{probe}; checkpoint {self.checkpoint}"
+            f"loss {self.loss:.3f}{gauges}; checkpoint {self.checkpoint}"
         )
 
 
