@@ -158,7 +158,8 @@ class C2P(nn.Module):
         return network.embedding_frame_features(clip, features, self.config.teacher_time)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Loss terms of a batch: "loss" (the total), "geo", one "t{k:+d}" per offset, "teacher"."""
+        """Loss terms of a batch: "loss" (the total), "geo", one "t{k:+d}" per offset, and the
+        gauge "teacher" with its "teacher_chance"."""
         return self.losses(*inputs_for(batch, self.config.distillation))
 
     def losses(
@@ -168,12 +169,13 @@ class C2P(nn.Module):
         student_features: torch.Tensor | None = None,
         teacher_features: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The loss terms of student and teacher clips (see `forward`), and "teacher".
+        """The loss terms of student and teacher clips (see `forward`), and the gauge "teacher".
 
         "teacher" is L_geo with the teacher's own frames as queries, without gradient: how well
-        the teacher tells a clip's frames apart. Near chance (ln T for the code's loss), its
-        frames are nearly one feature and L_geo has nothing to pull the student towards; on the
-        `msr` `small` trunk the asymmetric teacher is there untrained and trained (DESIGN.md).
+        the teacher tells a clip's frames apart. Near chance, "teacher_chance" (the gauge of a
+        teacher that gives every frame one feature: ln T for the code's loss), its frames are
+        nearly one feature and L_geo has nothing to pull the student towards; on the `msr`
+        `small` trunk the asymmetric teacher is there untrained and trained (DESIGN.md).
         """
         config = self.config
         student = self.student.frame_features(student_clip, student_features)
@@ -189,6 +191,8 @@ class C2P(nn.Module):
         terms = {"geo": frame_nce(student, teacher, frames, 0, **nce)}
         with torch.no_grad():  # a gauge, not a loss: see `losses`' docstring
             terms["teacher"] = frame_nce(teacher, teacher, frames, 0, **nce)
+            one_feature = torch.ones_like(teacher)
+            terms["teacher_chance"] = frame_nce(one_feature, one_feature, frames, 0, **nce)
         for k in config.offsets:
             anchors = frames[max(0, -k) : t - max(0, k)]
             predicted = self.predictor(k)(student[:, anchors])

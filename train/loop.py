@@ -44,9 +44,19 @@ class Summary:
     initial_probe: float | None
     checkpoint: Path | None
     model: torch.nn.Module = field(repr=False)
-    # C2P's "teacher" gauge, first and last epoch of this run: if it does not fall from about
-    # chance, the teacher's frames stay one feature and L_geo teaches nothing (DESIGN.md).
+    # C2P's "teacher" gauge, first and last epoch of this run, and its chance: if it does not
+    # fall from about chance, the teacher's frames stay one feature and L_geo teaches nothing
+    # (DESIGN.md).
     teacher: tuple[float, float] | None = None
+    teacher_chance: float | None = None
+
+    def teacher_stuck(self) -> bool:
+        """Whether the gauge ended within 5 % of chance (a teacher with nothing to teach)."""
+        return (
+            self.teacher is not None
+            and self.teacher_chance is not None
+            and self.teacher[1] > 0.95 * self.teacher_chance
+        )
 
     def line(self) -> str:
         gauges = ""
@@ -55,9 +65,17 @@ class Summary:
             gauges = f", k-NN probe {start}to {self.probe:.1f} % (chance {self.chance:.1f} %)"
         if self.teacher is not None:
             gauges += f", teacher gauge {self.teacher[0]:.2f} to {self.teacher[1]:.2f}"
+            if self.teacher_chance is not None:
+                gauges += f" (chance {self.teacher_chance:.2f})"
+        warning = (
+            "; the teacher gauge is still near chance: the teacher gives a clip's frames about "
+            "one feature, so L_geo has little to teach (DESIGN.md, on the msr small trunk)"
+            if self.teacher_stuck()
+            else ""
+        )
         return (
             f"pretrained {self.epochs} epochs ({self.steps} steps) in {self.seconds / 60:.1f} min: "
-            f"loss {self.loss:.3f}{gauges}; checkpoint {self.checkpoint}"
+            f"loss {self.loss:.3f}{gauges}; checkpoint {self.checkpoint}{warning}"
         )
 
 
@@ -142,6 +160,7 @@ def pretrain(
     began, step = time.perf_counter(), start_epoch * steps_per_epoch
     last_path, mean_loss, result, initial = None, math.nan, None, None
     gauges: list[float] = []
+    gauge_chance = None
     if probe and dist.main and start_epoch == 0:
         initial = probe(model.student, device)  # the untrained trunk: what learning must beat
         if initial:
@@ -179,6 +198,7 @@ def pretrain(
         mean_loss = means["loss"]
         if "teacher" in means:
             gauges.append(means["teacher"])
+            gauge_chance = means["teacher_chance"]
         epoch_values = dict(means, clips_per_s=clips / (time.perf_counter() - epoch_began))
         if probe and dist.main and (epoch + 1) % config.probe.every == 0:
             result = probe(model.student, device)
@@ -212,4 +232,5 @@ def pretrain(
         checkpoint=last_path,
         model=model,
         teacher=(gauges[0], gauges[-1]) if gauges else None,
+        teacher_chance=gauge_chance,
     )

@@ -98,14 +98,13 @@ class RunLog:
         losses = [k for k in rows[-1] if k in ("loss", "geo") or k.startswith("t")]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
         for key in losses:
-            left.plot(epochs, [_num(r[key]) for r in rows], marker="o", label=key)
+            left.plot(epochs, [_num(r[key]) for r in rows], _style(key), marker="o", label=key)
         left.set(xlabel="epoch", ylabel="loss", title="distillation loss terms")
         if losses:
             left.legend()
         drawn = [key for key in self.scores if key in rows[-1]]
         for key in drawn:
-            style = "--" if key.endswith("chance") else "-"
-            right.plot(epochs, [_num(r[key]) for r in rows], style, marker="o", label=key)
+            right.plot(epochs, [_num(r[key]) for r in rows], _style(key), marker="o", label=key)
         title = "k-NN probe on val" if self.scores[0] == "probe_acc" else "on val"
         right.set(xlabel="epoch", ylabel="%", title=title)
         if drawn:
@@ -123,6 +122,11 @@ class RunLog:
             self.plot()
         if self.writer:
             self.writer.close()
+
+
+def _style(key: str) -> str:
+    """Chance levels dashed, beside the solid curve they are the floor or ceiling of."""
+    return "--" if key.endswith("chance") else "-"
 
 
 def _cell(value: Any) -> Any:

@@ -78,12 +78,13 @@ def test_total_weighs_geo_half_and_offsets_the_rest():
     model = tiny_c2p(window="5")
     student, teacher = clips()
     terms = model.losses(student, teacher)
-    assert set(terms) == {"loss", "geo", "t-2", "t-1", "t+1", "t+2", "teacher"}
+    gauges = {"teacher", "teacher_chance"}
+    assert set(terms) == {"loss", "geo", "t-2", "t-1", "t+1", "t+2"} | gauges
     time = torch.stack([terms[k] for k in ("t-2", "t-1", "t+1", "t+2")]).mean()
     assert terms["loss"].item() == pytest.approx((0.5 * terms["geo"] + 0.5 * time).item())
-    assert set(tiny_c2p(window="1").losses(student, teacher)) == {"loss", "geo", "teacher"}
+    assert set(tiny_c2p(window="1").losses(student, teacher)) == {"loss", "geo"} | gauges
     outer = tiny_c2p(window="5-outer").losses(student, teacher)
-    assert set(outer) == {"loss", "geo", "t-2", "t+2", "teacher"}
+    assert set(outer) == {"loss", "geo", "t-2", "t+2"} | gauges
 
 
 def test_predictor_switches():
@@ -138,6 +139,21 @@ def test_the_teacher_gauge_is_chance_when_the_teachers_frames_are_one_feature():
     )
     assert timed["teacher"].item() < math.log(5) - 1e-3
     assert not timed["teacher"].requires_grad
+
+
+@pytest.mark.parametrize(
+    ("options", "chance"),
+    [
+        ({}, math.log(5)),  # the code's loss: a cross-entropy over the clip's 5 frames
+        ({"batch_negatives": True}, math.log(2 * 5)),  # and the other clip's
+        # the paper's: the frames 2+ away from each anchor, 3 for anchors 0 and 4, else 2
+        ({"loss": "paper"}, (2 * math.log(3) + 3 * math.log(2)) / 5),
+    ],
+)
+def test_the_gauges_chance_is_the_gauge_of_one_feature_for_every_loss(options, chance):
+    student, teacher = clips(frames=5)
+    terms = tiny_c2p(**options).losses(student, teacher)
+    assert terms["teacher_chance"].item() == pytest.approx(chance, abs=1e-5)
 
 
 def test_separate_teacher_is_a_p4dconv_network_of_its_own():

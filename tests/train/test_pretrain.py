@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from c2p4d.pipeline.store import Store
 from c2p4d.train import runtime
 from c2p4d.train.checkpoint import load_latest
 from c2p4d.train.config import ConfigError, method_options, override, preset
-from c2p4d.train.loop import pretrain
+from c2p4d.train.loop import Summary, pretrain
 
 # A trunk of ~40k parameters on 8-frame clips of 128 points: seconds per epoch on 2 cores.
 TINY = [
@@ -73,6 +74,7 @@ def test_a_short_pretraining_learns(store, tmp_path):
     assert summary.checkpoint.name == "epoch-0006.safetensors"
     gauges = [float(r["teacher"]) for r in epochs[1:]]
     assert summary.teacher == pytest.approx((gauges[0], gauges[-1]), 1e-4)
+    assert summary.teacher_chance == pytest.approx(float(epochs[-1]["teacher_chance"]), 1e-4)
     assert f"teacher gauge {gauges[0]:.2f} to {gauges[-1]:.2f}" in summary.line()
     for name in ("config.json", "steps.csv", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -82,6 +84,27 @@ def test_a_short_pretraining_learns(store, tmp_path):
     assert any(k.startswith("student.encoder.") for k in saved.weights)
     assert set(saved.state) == {"optimizer", "scheduler", "torch_rng"}
     torch.load(tmp_path / "checkpoints" / "epoch-0006.pt", weights_only=True)
+
+
+@pytest.mark.parametrize(("last", "stuck"), [(3.09, True), (1.89, False)])
+def test_the_summary_warns_when_the_teacher_gauge_ends_near_chance(last, stuck):
+    """3.09: the asymmetric teacher of the msr small trunk after 6 epochs; 1.89: PPTr's after 2."""
+    summary = Summary(
+        epochs=2,
+        steps=10,
+        seconds=60.0,
+        loss=2.5,
+        probe=None,
+        chance=None,
+        initial_probe=None,
+        checkpoint=None,
+        model=torch.nn.Identity(),
+        teacher=(3.09, last),
+        teacher_chance=math.log(24),
+    )
+    assert summary.teacher_stuck() == stuck
+    assert "teacher gauge 3.09 to" in summary.line()
+    assert ("still near chance" in summary.line()) == stuck
 
 
 def cli(*args: object) -> list[str]:
