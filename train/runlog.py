@@ -92,23 +92,26 @@ class RunLog:
             return list(csv.DictReader(handle))
 
     def plot(self) -> Path:
-        """curves.png: loss terms per epoch (left) and the scores, e.g. the probe's (right)."""
+        """curves.png: loss terms per epoch (left) and the scores, e.g. the probe's (right; no
+        panel when the run has none, as a pretraining with probe.every=0)."""
         rows = self.rows("epochs.csv")
         epochs = [int(r["epoch"]) for r in rows]
         losses = [k for k in rows[-1] if k in ("loss", "geo") or k.startswith("t")]
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+        drawn = [key for key in self.scores if key in rows[-1]]  # none without a probe
+        panels = 2 if drawn else 1
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8), squeeze=False)
+        left, *right = axes[0]
         for key in losses:
             left.plot(epochs, [_num(r[key]) for r in rows], _style(key), marker="o", label=key)
         left.set(xlabel="epoch", ylabel="loss", title="distillation loss terms")
         if losses:
             left.legend()
-        drawn = [key for key in self.scores if key in rows[-1]]
-        for key in drawn:
-            right.plot(epochs, [_num(r[key]) for r in rows], _style(key), marker="o", label=key)
-        title = "k-NN probe on val" if self.scores[0] == "probe_acc" else "on val"
-        right.set(xlabel="epoch", ylabel="%", title=title)
-        if drawn:
-            right.legend()
+        for panel in right:
+            for key in drawn:
+                panel.plot(epochs, [_num(r[key]) for r in rows], _style(key), marker="o", label=key)
+            title = "k-NN probe on val" if self.scores[0] == "probe_acc" else "on val"
+            panel.set(xlabel="epoch", ylabel="%", title=title)
+            panel.legend()
         fig.tight_layout()
         path = self.dir / "curves.png"
         fig.savefig(path, dpi=90)
