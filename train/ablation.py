@@ -312,7 +312,8 @@ def claims(
     config: AblationConfig, cells: dict[tuple[str, int], Cell]
 ) -> list[tuple[str, bool, str]]:
     """(claim, holds, numbers): a claim holds when the better row's mean score beats the
-    worse one's by the margin and by more than one std of each."""
+    worse one's by the margin and by more than one std of each. One seed has no std, so a
+    claim from one seed never holds: its gap cannot be told from noise."""
     out = []
     labels, score = config.ablation_labels, config.score
     for text, better, worse, margin in CLAIMS:
@@ -320,10 +321,12 @@ def claims(
         if a is None or b is None:
             continue
         gap = a.mean(score) - b.mean(score)
-        holds = gap >= margin and gap > max(a.std(score), b.std(score))
+        seeded = min(len(a.values[score]), len(b.values[score])) > 1
+        holds = seeded and gap >= margin and gap > max(a.std(score), b.std(score))
         numbers = (
             f"{better} {a.mean(score):.1f} ± {a.std(score):.1f} vs {worse} "
-            f"{b.mean(score):.1f} ± {b.std(score):.1f} ({gap:+.1f})"
+            f"{b.mean(score):.1f} ± {b.std(score):.1f} ({gap:+.1f}"
+            f"{'' if seeded else '; one seed: no std to tell it from noise'})"
         )
         out.append((text, holds, numbers))
     return out

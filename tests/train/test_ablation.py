@@ -156,6 +156,18 @@ def test_runs_made_by_other_code_are_not_resumed(tmp_path):
         assert str(settings) in str(error.value) and calls == []  # names the way to reuse them
 
 
+def test_no_claim_holds_from_one_seed(tmp_path):
+    """One seed has no std: C2P's 12-point lead over scratch is not told from noise."""
+    config = AblationConfig(store="s", out=str(tmp_path), seeds=1, labels=(10,))
+    text = run(config, *fake_runs([]), echo=lambda line: None).read_text()
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["claims"] and not any(c["holds"] for c in results["claims"])
+    assert (
+        "✘ C2P beats scratch at the ablation's labels by >= 8 points: C2P 52.0 ± 0.0 vs "
+        "scratch 40.0 ± 0.0 (+12.0; one seed: no std to tell it from noise)" in text
+    )
+
+
 def test_another_task_is_compared_on_its_own_score(tmp_path):
     table = (TABLES[0].title,)  # data efficiency: scratch, C2P and the two baselines
     config = AblationConfig("s", "msr", str(tmp_path), seeds=3, labels=(10, 100), tables=table)
